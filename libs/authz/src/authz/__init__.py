@@ -1,0 +1,82 @@
+"""authz: how every todo-suite service decides who is calling and what they may do.
+
+Verify access tokens (JWKS from OIDC discovery, parsed once, refetched on an unknown `kid`), build a
+`Principal`, demand rights with FastAPI dependencies, and answer refusals as RFC 6750 challenges
+with RFC 9457 problem bodies. See libs/authz/README.md.
+"""
+
+from authz._fastapi import STATE_KEY, Authenticator, bearer_token, get_principal, require
+from authz._jwks import JwksCache, KeySource, StaticKeySource
+from authz._principal import Kind, Principal, Source
+from authz._problems import (
+    PROBLEM_JSON,
+    ProblemResponse,
+    authz_error_response,
+    install_problem_handlers,
+    problem,
+)
+from authz._settings import AuthzSettings, Mode
+from authz._verify import ACCESS_TOKEN_TYPES, TokenVerifier
+from authz.exceptions import (
+    AuthzError,
+    ConfigurationError,
+    DisallowedAlgorithm,
+    ExpiredToken,
+    Forbidden,
+    InvalidSignature,
+    KeySetUnavailable,
+    MalformedToken,
+    MissingClaim,
+    MissingRole,
+    MissingScope,
+    MissingToken,
+    NotAuthenticated,
+    TokenNotYetValid,
+    UnknownKey,
+    WrongAudience,
+    WrongIssuer,
+    WrongPrincipalKind,
+    WrongTokenType,
+)
+
+__all__ = [
+    "ACCESS_TOKEN_TYPES",
+    "PROBLEM_JSON",
+    "STATE_KEY",
+    "Authenticator",
+    "AuthzError",
+    "AuthzSettings",
+    "ConfigurationError",
+    "DisallowedAlgorithm",
+    "ExpiredToken",
+    "Forbidden",
+    "InvalidSignature",
+    "JwksCache",
+    "KeySetUnavailable",
+    "KeySource",
+    "Kind",
+    "MalformedToken",
+    "MissingClaim",
+    "MissingRole",
+    "MissingScope",
+    "MissingToken",
+    "Mode",
+    "NotAuthenticated",
+    "Principal",
+    "ProblemResponse",
+    "Source",
+    "StaticKeySource",
+    "TokenNotYetValid",
+    "TokenVerifier",
+    "UnknownKey",
+    "WrongAudience",
+    "WrongIssuer",
+    "WrongPrincipalKind",
+    "WrongTokenType",
+    "authz_error_response",
+    "bearer_token",
+    "get_principal",
+    "install_problem_handlers",
+    "problem",
+    "require",
+]

@@ -1,0 +1,115 @@
+"""The issuer's signing keys, fetched once and parsed once per `kid`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Protocol
+
+import httpx
+from jwt import PyJWK, PyJWKSet
+from jwt.exceptions import PyJWKError, PyJWKSetError
+
+from authz.exceptions import KeySetUnavailable, UnknownKey
+
+log = logging.getLogger("authz.jwks")
+
+
+class KeySource(Protocol):
+    """Anything that can hand out the issuer's public key for a `kid`."""
+
+    async def get(self, kid: str) -> PyJWK: ...
+
+
+class JwksCache:
+    """Fetches a JWKS over HTTP, keeps the parsed keys, and refetches only for an unknown `kid`.
+
+    Keys are parsed into `PyJWK` objects once, when fetched: parsing per request would cost far more
+    than verifying. Refetches are rate-limited (`min_refetch_seconds`) and concurrent callers share
+    one fetch, so a burst of tokens signed with a freshly rotated key costs the issuer one request.
+    Pass `jwks_url`, or `discovery_url` to find the JWKS through OIDC discovery.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        jwks_url: str | None = None,
+        discovery_url: str | None = None,
+        min_refetch_seconds: float = 5.0,
+        clock=time.monotonic,
+    ) -> None:
+        if not (jwks_url or discovery_url):
+            raise ValueError("JwksCache needs jwks_url or discovery_url")
+        self._client = client
+        self._jwks_url = jwks_url
+        self._discovery_url = discovery_url
+        self._min_refetch = min_refetch_seconds
+        self._clock = clock
+        self._keys: dict[str, PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+        #: How many times the JWKS was fetched: a learner can watch rotation cost exactly one.
+        self.fetch_count = 0
+
+    @property
+    def kids(self) -> list[str]:
+        return sorted(self._keys)
+
+    async def get(self, kid: str) -> PyJWK:
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        async with self._lock:
+            key = self._keys.get(kid)  # another caller may have refetched while we waited
+            if key is None and self._may_refetch():
+                await self._refresh()
+                key = self._keys.get(kid)
+        if key is None:
+            raise UnknownKey(f"no key with kid {kid!r} in the issuer's JWKS")
+        return key
+
+    async def warm(self) -> None:
+        """Fetch the key set now (at start-up) so the first request does not pay for it."""
+        async with self._lock:
+            try:
+                await self._refresh()
+            except KeySetUnavailable as exc:
+                log.warning("JWKS not fetched at start-up, will retry on first use: %s", exc)
+
+    def _may_refetch(self) -> bool:
+        return self._fetched_at is None or self._clock() - self._fetched_at >= self._min_refetch
+
+    async def _refresh(self) -> None:
+        self._fetched_at = self._clock()
+        try:
+            url = self._jwks_url or await self._jwks_url_from_discovery()
+            response = await self._client.get(url)
+            response.raise_for_status()
+            key_set = PyJWKSet.from_dict(response.json())
+        except (httpx.HTTPError, ValueError, KeyError, PyJWKError, PyJWKSetError) as exc:
+            raise KeySetUnavailable(f"could not fetch the issuer's JWKS: {type(exc).__name__}") from exc
+        self.fetch_count += 1
+        self._keys = {k.key_id: k for k in key_set.keys if k.key_id}
+        log.info("jwks fetched", extra={"jwks_fetch_count": self.fetch_count, "kids": self.kids})
+
+    async def _jwks_url_from_discovery(self) -> str:
+        assert self._discovery_url is not None
+        response = await self._client.get(self._discovery_url)
+        response.raise_for_status()
+        self._jwks_url = response.json()["jwks_uri"]
+        return self._jwks_url
+
+
+class StaticKeySource:
+    """A fixed set of keys, for the issuer itself (it holds its keys) and for tests."""
+
+    def __init__(self, keys: dict[str, PyJWK]) -> None:
+        self.keys = keys
+
+    async def get(self, kid: str) -> PyJWK:
+        try:
+            return self.keys[kid]
+        except KeyError:
+            raise UnknownKey(f"no key with kid {kid!r}") from None

@@ -1,0 +1,89 @@
+"""Settings shared by every service, read from `AUTHZ_*` environment variables.
+
+Each service also has its own prefixed settings (`TODOS_*`, `IDENTITY_*`, ...); these are the ones
+about tokens and trust, which must be the same shape everywhere.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from authz.exceptions import ConfigurationError
+
+#: Asymmetric algorithms only: a service holds the issuer's *public* key, so an HMAC algorithm would
+#: let anyone holding that public key mint tokens (the classic key-confusion attack), and `none` is
+#: no signature at all. Ref: https://www.rfc-editor.org/rfc/rfc8725#section-3.1
+ASYMMETRIC_ALGORITHMS = frozenset({"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
+
+
+class Mode(enum.StrEnum):
+    """How tokens are handled at the gateway boundary (docs/boundary-modes.md)."""
+
+    TRUST = "trust"
+    PASSTHROUGH = "passthrough"
+    REISSUE = "reissue"
+    EXTRACT = "extract"
+    PHANTOM = "phantom"
+
+
+#: The modes this build implements on the inbound side; the others arrive with the gateway.
+IMPLEMENTED_MODES = frozenset({Mode.PASSTHROUGH})
+
+
+class AuthzSettings(BaseSettings):
+    """Token verification settings; everything else is discovered from the issuer."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTHZ_", extra="ignore")
+
+    #: The one stable public issuer URL; the `iss` check compares against exactly this.
+    issuer: str = "http://127.0.0.1:9000"
+    #: Where this service reaches the issuer when that differs from `issuer` (a cluster DNS name,
+    #: a sidecar). Discovery is fetched from here; the `iss` check never changes.
+    identity_url: str | None = None
+    #: Skip discovery and fetch the JWKS from this URL.
+    jwks_url: str | None = None
+    #: The audience this service accepts (its API name; an absolute URI with an RFC 8707 IdP).
+    #: Unset, `for_service(name)` makes it the service's name.
+    audience: str | None = None
+    algorithms: list[str] = Field(default_factory=lambda: ["ES256", "RS256"])
+    #: Clock skew tolerated on exp/nbf/iat, in seconds. Small and explicit.
+    leeway_seconds: int = Field(default=10, ge=0, le=120)
+    #: An unknown `kid` triggers a JWKS refetch at most this often (a flood of made-up kids must not
+    #: turn into a flood of requests to the issuer).
+    jwks_min_refetch_seconds: float = Field(default=5.0, ge=0)
+    #: Verified tokens are cached (by hash, until `exp`) up to this many entries; 0 turns it off.
+    token_cache_size: int = Field(default=10_000, ge=0)
+    mode: Mode = Mode.PASSTHROUGH
+    mesh: bool = False
+    http_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str]) -> list[str]:
+        bad = [alg for alg in value if alg not in ASYMMETRIC_ALGORITHMS]
+        if bad or not value:
+            raise ValueError(f"only asymmetric JWS algorithms may be allowed, not {bad or 'an empty list'}")
+        return value
+
+    @classmethod
+    def for_service(cls, name: str, **overrides) -> AuthzSettings:
+        """The settings of service `name`: `AUTHZ_*` from the environment, the audience defaulting to `name`."""
+        settings = cls(**overrides)
+        if settings.audience is None:
+            settings = settings.model_copy(update={"audience": name})
+        return settings
+
+    @property
+    def discovery_url(self) -> str:
+        base = (self.identity_url or self.issuer).rstrip("/")
+        return f"{base}/.well-known/openid-configuration"
+
+    def check_mode_implemented(self) -> None:
+        if self.mode not in IMPLEMENTED_MODES:
+            raise ConfigurationError(
+                f"boundary mode {self.mode.value!r} is not implemented in this build; "
+                f"implemented: {', '.join(sorted(m.value for m in IMPLEMENTED_MODES))}"
+            )

@@ -1,0 +1,154 @@
+"""Verifying access tokens: every check named, nothing trusted before the signature."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import jwt
+
+from authz import exceptions as exc
+from authz._jwks import KeySource
+
+#: RFC 9068 section 2.1: access tokens carry `typ: at+jwt` so that an ID token or any other JWT
+#: from the same issuer cannot be replayed as an access token. Ref: https://www.rfc-editor.org/rfc/rfc9068
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "jti")
+_KEY_TYPE_FOR_ALG_PREFIX = {"ES": "EC", "RS": "RSA", "PS": "RSA"}
+
+
+class _TokenCache:
+    """A bounded map from a token's hash to its verified claims, kept until the token expires."""
+
+    def __init__(self, max_size: int) -> None:
+        self._max = max_size
+        self._entries: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: bytes, now: float) -> dict[str, Any] | None:
+        claims = self._entries.get(key)
+        if claims is None:
+            return None
+        if claims["exp"] <= now:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return claims
+
+    def put(self, key: bytes, claims: dict[str, Any]) -> None:
+        if self._max <= 0:
+            return
+        self._entries[key] = claims
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+
+class TokenVerifier:
+    """Verifies a JWT access token and returns its claims, or raises the error naming the failed check.
+
+    Checks, in order: well-formed; `alg` in the allowlist; `typ` is `at+jwt`; `kid` known (one rate-limited
+    JWKS refetch if not); the key's type fits `alg` (no key confusion); signature; `iss`, `aud`, `exp`,
+    `nbf`, `iat` with a small explicit leeway; required claims present. Verified tokens are cached by
+    their SHA-256 until `exp`, so a repeated token costs a hash and a dict lookup.
+
+    `audience=None` skips the audience check: only for an issuer answering about its own tokens
+    (introspection), never for a resource server.
+    """
+
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str | Iterable[str],
+        audience: str | None,
+        algorithms: Iterable[str] = ("ES256", "RS256"),
+        leeway_seconds: int = 10,
+        token_types: Iterable[str] | None = ACCESS_TOKEN_TYPES,
+        required_claims: Iterable[str] = REQUIRED_CLAIMS,
+        cache_size: int = 10_000,
+        clock=time.time,
+    ) -> None:
+        self.keys = keys
+        self._issuers = {issuer} if isinstance(issuer, str) else set(issuer)
+        self._audience = audience
+        self._algorithms = frozenset(algorithms)
+        self._leeway = leeway_seconds
+        self._token_types = frozenset(token_types) if token_types is not None else None
+        self._required = list(required_claims)
+        self._cache = _TokenCache(cache_size)
+        self._clock = clock
+
+    @property
+    def cache_entries(self) -> int:
+        return len(self._cache)
+
+    async def verify(self, token: str) -> dict[str, Any]:
+        cache_key = hashlib.sha256(token.encode()).digest()
+        now = self._clock()
+        cached = self._cache.get(cache_key, now - self._leeway)
+        if cached is not None:
+            return cached
+        header = self._header(token)
+        key = await self.keys.get(header["kid"])
+        self._check_key_fits(key, header["alg"])
+        claims = self._decode(token, key.key, header["alg"], now)
+        self._cache.put(cache_key, claims)
+        return claims
+
+    def _header(self, token: str) -> Mapping[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.DecodeError as e:
+            raise exc.MalformedToken(f"the token is not a well-formed JWT: {e}") from None
+        alg = header.get("alg")
+        if alg not in self._algorithms:
+            allowed = ", ".join(sorted(self._algorithms))
+            raise exc.DisallowedAlgorithm(f"alg {alg!r} is not allowed (allowed: {allowed})")
+        typ = str(header.get("typ", "")).lower()
+        if self._token_types is not None and typ not in self._token_types:
+            raise exc.WrongTokenType(f"typ {header.get('typ')!r} is not an access token type (at+jwt)")
+        if not isinstance(header.get("kid"), str):
+            raise exc.MalformedToken("the token header has no kid")
+        return header
+
+    @staticmethod
+    def _check_key_fits(key: jwt.PyJWK, alg: str) -> None:
+        # The JWKS says what each key is for; a token must not choose a different use for it.
+        expected_kty = _KEY_TYPE_FOR_ALG_PREFIX.get(alg[:2])
+        if key.key_type != expected_kty or (key.algorithm_name and key.algorithm_name != alg):
+            raise exc.InvalidSignature(f"key {key.key_id!r} is not a key for alg {alg}")
+
+    def _decode(self, token: str, key: Any, alg: str, now: float) -> dict[str, Any]:
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                audience=self._audience,
+                leeway=self._leeway,
+                options={"require": self._required, "verify_aud": self._audience is not None},
+            )
+        except jwt.ExpiredSignatureError:
+            raise exc.ExpiredToken() from None
+        except jwt.ImmatureSignatureError:
+            raise exc.TokenNotYetValid() from None
+        except jwt.InvalidAudienceError:
+            raise exc.WrongAudience(f"the token's aud does not name {self._audience!r}") from None
+        except jwt.MissingRequiredClaimError as e:
+            raise exc.MissingClaim(f"the token lacks the {e.claim!r} claim") from None
+        except jwt.InvalidSignatureError:
+            raise exc.InvalidSignature() from None
+        except jwt.InvalidTokenError as e:
+            raise exc.MalformedToken(f"the token was refused: {e}") from None
+        # iss is checked here (after the signature) so a list of trusted issuers is possible.
+        if claims.get("iss") not in self._issuers:
+            raise exc.WrongIssuer(f"the token's iss {claims.get('iss')!r} is not trusted")
+        if claims["iat"] > now + self._leeway:
+            raise exc.TokenNotYetValid("the token's iat is in the future")
+        return claims

@@ -1,0 +1,114 @@
+"""Test helpers for services built on `authz`: a throw-away issuer and a route audit.
+
+`FakeIssuer` makes a fresh key pair per instance (no private key is ever committed), mints access
+tokens, and serves discovery and JWKS through an `httpx.MockTransport`, so a service's unit tests
+exercise the real verifier without a network.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from authz._fastapi import get_principal
+
+
+class FakeIssuer:
+    """An issuer for tests. `token(...)` mints a token; `transport` answers discovery and JWKS."""
+
+    def __init__(self, issuer: str = "http://identity.test", *, alg: str = "ES256") -> None:
+        self.issuer = issuer
+        self.alg = alg
+        self.jwks_requests = 0
+        self._keys: dict[str, Any] = {}
+        self.kid = self.add_key()
+
+    def add_key(self, kid: str | None = None) -> str:
+        """Add a signing key (it becomes the one used by `token`), as a key rotation would."""
+        kid = kid or uuid.uuid4().hex[:12]
+        if self.alg.startswith("ES"):
+            key: Any = ec.generate_private_key(ec.SECP256R1())
+        else:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._keys[kid] = key
+        self.kid = kid
+        return kid
+
+    def jwks(self) -> dict[str, Any]:
+        algo = jwt.get_algorithm_by_name(self.alg)
+        keys = []
+        for kid, key in self._keys.items():
+            jwk = json.loads(algo.to_jwk(key.public_key()))
+            keys.append({**jwk, "kid": kid, "alg": self.alg, "use": "sig"})
+        return {"keys": keys}
+
+    def token(
+        self,
+        *,
+        sub: str | None = None,
+        audience: str | list[str] = "todos",
+        scope: str | Iterable[str] = "",
+        roles: Iterable[str] = ("user",),
+        client_id: str = "todo-cli",
+        username: str | None = None,
+        lifetime: int = 300,
+        headers: dict[str, Any] | None = None,
+        kid: str | None = None,
+        **claims: Any,
+    ) -> str:
+        now = int(time.time())
+        payload: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": sub or str(uuid.uuid4()),
+            "aud": audience,
+            "iat": now,
+            "exp": now + lifetime,
+            "jti": uuid.uuid4().hex,
+            "client_id": client_id,
+            "scope": scope if isinstance(scope, str) else " ".join(scope),
+            "roles": list(roles),
+        }
+        if username:
+            payload["preferred_username"] = username
+        payload.update(claims)
+        kid = kid or self.kid
+        header = {"kid": kid, "typ": "at+jwt", **(headers or {})}
+        return jwt.encode(payload, self._keys[kid], algorithm=self.alg, headers=header)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/.well-known/openid-configuration":
+            return httpx.Response(200, json={"issuer": self.issuer, "jwks_uri": f"{self.issuer}/jwks"})
+        if request.url.path == "/jwks":
+            self.jwks_requests += 1
+            return httpx.Response(200, json=self.jwks())
+        return httpx.Response(404)
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+
+def unprotected_routes(app: FastAPI, *, allow: Iterable[str] = ()) -> list[str]:
+    """Routes of `app` that do not depend on `authz` (directly or through a sub-dependency).
+
+    A service's meta-test asserts this is empty, so a new endpoint cannot ship without an auth check.
+    """
+    allowed = set(allow)
+
+    def depends_on_principal(dependant) -> bool:
+        return any(d.call is get_principal or depends_on_principal(d) for d in dependant.dependencies)
+
+    return [
+        f"{sorted(route.methods)} {route.path}"
+        for route in app.routes
+        if isinstance(route, APIRoute) and route.path not in allowed and not depends_on_principal(route.dependant)
+    ]

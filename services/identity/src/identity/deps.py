@@ -1,0 +1,45 @@
+"""Typed access to what `lifespan` built (request.state), as FastAPI dependency aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated, TypedDict
+
+import authz
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+
+from identity.keys import KeyRing
+from identity.realm import Realm
+from identity.settings import Settings
+from identity.tokens import TokenService
+
+
+class State(TypedDict):
+    settings: Settings
+    engine: Engine
+    realm: Realm
+    ring: KeyRing
+    tokens: TokenService
+    authz: authz.Authenticator
+
+
+def _settings(request: Request) -> Settings:
+    return request.state.settings
+
+
+def _realm(request: Request) -> Realm:
+    return request.state.realm
+
+
+def _ring(request: Request) -> KeyRing:
+    return request.state.ring
+
+
+def _tokens(request: Request) -> TokenService:
+    return request.state.tokens
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+RealmDep = Annotated[Realm, Depends(_realm)]
+RingDep = Annotated[KeyRing, Depends(_ring)]
+TokensDep = Annotated[TokenService, Depends(_tokens)]

@@ -1,0 +1,115 @@
+"""The realm: users, clients and APIs, loaded once from one readable TOML file."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("identity.realm")
+
+GRANT_PASSWORD = "password"
+GRANT_CLIENT_CREDENTIALS = "client_credentials"
+GRANT_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+_PBKDF2_ROUNDS = 120_000
+
+
+def _hash_password(password: str, salt: bytes) -> bytes:
+    return hashlib.pbkdf2_hmac("sha256", password.encode(), salt, _PBKDF2_ROUNDS)
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    username: str
+    email: str
+    roles: tuple[str, ...]
+    _salt: bytes = field(repr=False)
+    _password_hash: bytes = field(repr=False)
+
+    def check_password(self, password: str) -> bool:
+        return hmac.compare_digest(_hash_password(password, self._salt), self._password_hash)
+
+    def public(self) -> dict[str, str]:
+        """What the user directory tells a service holding `users:read`."""
+        return {"id": self.id, "username": self.username, "email": self.email}
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    public: bool
+    grant_types: frozenset[str]
+    audiences: tuple[str, ...]
+    scopes: frozenset[str]
+    admin: bool = False
+    secret: str | None = field(default=None, repr=False)
+
+    def check_secret(self, secret: str) -> bool:
+        # A confidential client whose secret is not configured can never authenticate (fail closed).
+        return self.secret is not None and hmac.compare_digest(secret.encode(), self.secret.encode())
+
+
+@dataclass(frozen=True)
+class Realm:
+    name: str
+    users: Mapping[str, User]  # by username
+    users_by_id: Mapping[str, User]
+    clients: Mapping[str, Client]
+    api_scopes: Mapping[str, frozenset[str]]  # audience -> scopes
+
+    def authenticate_user(self, username: str, password: str) -> User | None:
+        """The user if the password is right. An unknown name costs the same hash, so timing tells nothing."""
+        user = self.users.get(username)
+        if user is None:
+            _hash_password(password, b"unknown-user-salt")
+            return None
+        return user if user.check_password(password) else None
+
+    def scopes_for(self, audiences: tuple[str, ...]) -> frozenset[str]:
+        return frozenset().union(*(self.api_scopes.get(a, frozenset()) for a in audiences))
+
+
+def load_realm(path: Path, environ: Mapping[str, str] = os.environ) -> Realm:
+    """Read the realm file; confidential clients take their secrets from the environment."""
+    data = tomllib.loads(path.read_text())
+    users: dict[str, User] = {}
+    for u in data.get("users", []):
+        salt = secrets.token_bytes(16)
+        users[u["username"]] = User(
+            id=u["id"],
+            username=u["username"],
+            email=u["email"],
+            roles=tuple(u.get("roles", ())),
+            _salt=salt,
+            _password_hash=_hash_password(u["password"], salt),
+        )
+    clients: dict[str, Client] = {}
+    for c in data.get("clients", []):
+        secret = environ.get(c["secret_env"]) if "secret_env" in c else None
+        public = bool(c.get("public", False))
+        if not public and not secret:
+            log.warning("client %s has no secret in $%s: it cannot authenticate", c["client_id"], c.get("secret_env"))
+        clients[c["client_id"]] = Client(
+            client_id=c["client_id"],
+            public=public,
+            grant_types=frozenset(c.get("grant_types", ())),
+            audiences=tuple(c.get("audiences", ())),
+            scopes=frozenset(c.get("scopes", ())),
+            admin=bool(c.get("admin", False)),
+            secret=secret,
+        )
+    api_scopes = {a["audience"]: frozenset(a.get("scopes", ())) for a in data.get("apis", [])}
+    return Realm(
+        name=data.get("realm", {}).get("name", "todo-suite"),
+        users=users,
+        users_by_id={u.id: u for u in users.values()},
+        clients=clients,
+        api_scopes=api_scopes,
+    )

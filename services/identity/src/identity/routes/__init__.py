@@ -1,0 +1,1 @@
+"""Identity's routers: OAuth/OIDC protocol endpoints, the user directory, admin, health."""

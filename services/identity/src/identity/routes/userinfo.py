@@ -1,0 +1,20 @@
+"""The OIDC UserInfo endpoint: who the user behind an access token is."""
+
+from __future__ import annotations
+
+import authz
+from fastapi import APIRouter, Request
+
+from identity.deps import RealmDep, TokensDep
+
+router = APIRouter(tags=["oidc"])
+
+
+@router.get("/userinfo")
+async def userinfo(request: Request, realm: RealmDep, tokens: TokensDep) -> dict[str, str]:
+    """Claims about the user of a valid, unrevoked user access token (OIDC Core section 5.3)."""
+    claims = await tokens.active_claims(authz.bearer_token(request))
+    user = realm.users_by_id.get(claims["sub"]) if claims else None
+    if user is None:
+        raise authz.NotAuthenticated("the token is not an active user token from this issuer")
+    return {"sub": user.id, "preferred_username": user.username, "email": user.email}

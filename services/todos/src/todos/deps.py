@@ -1,0 +1,34 @@
+"""Typed access to what `lifespan` built (request.state), as FastAPI dependency aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, TypedDict
+
+import authz
+import httpx
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from todos.settings import Settings
+
+
+class State(TypedDict):
+    settings: Settings
+    engine: Engine
+    http: httpx.AsyncClient
+    authz: authz.Authenticator
+
+
+def _session(request: Request) -> Iterator[Session]:
+    with Session(request.state.engine) as session:
+        yield session
+
+
+def _settings(request: Request) -> Settings:
+    return request.state.settings
+
+
+SessionDep = Annotated[Session, Depends(_session)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
