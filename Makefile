@@ -1,0 +1,49 @@
+# todo-suite: one entry point for humans. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+MODE ?= passthrough
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: help
+help: ## Show this help
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: uv
+uv:
+	@scripts/ensure-uv
+
+.PHONY: install
+install: uv ## Install uv (if missing) and every workspace package into .venv
+	uv sync --locked --all-packages
+
+.PHONY: up
+up: install ## Run the whole suite locally (no cluster, SQLite); MODE=passthrough|... ; Ctrl-C stops it
+	uv run --no-sync devstack up --mode $(MODE)
+
+.PHONY: test
+test: install ## Lint, then every test: unit and end-to-end (SQLite and PostgreSQL)
+	uv run --no-sync ruff check .
+	uv run --no-sync ruff format --check .
+	scripts/with-postgres uv run --no-sync pytest
+
+.PHONY: unit
+unit: install ## Unit tests only (fast)
+	uv run --no-sync pytest -m "not e2e"
+
+.PHONY: e2e
+e2e: install ## End-to-end tests only (real processes on loopback)
+	scripts/with-postgres uv run --no-sync pytest -m e2e
+
+.PHONY: lint
+lint: install ## ruff check and format check
+	uv run --no-sync ruff check .
+	uv run --no-sync ruff format --check .
+
+.PHONY: fmt
+fmt: install ## Format and autofix
+	uv run --no-sync ruff format .
+	uv run --no-sync ruff check --fix .
+
+.PHONY: rotate-keys
+rotate-keys: ## Rotate identity's signing key on a running `make up` (publish-first)
+	uv run --no-sync devstack rotate-keys

@@ -1,0 +1,118 @@
+"""`devstack up` (what `make up` runs) and `devstack rotate-keys`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from devstack.ports import is_free
+from devstack.suite import MODES, Suite, SuiteConfig, SuiteError, secret_env_name
+
+RUN_DIR = Path(".run")
+USERS = (("alice", "alice", "user"), ("bob", "bob", "user"), ("carol", "carol", "user, admin"))
+COLORS = {"identity": "35", "todos": "32", "reminders": "33", "shares": "36", "gateway": "34"}
+
+
+def _printer(use_color: bool):
+    lock = threading.Lock()
+
+    def on_line(name: str, line: str) -> None:
+        tag = f"{name:>9} |"
+        if use_color:
+            tag = f"\033[{COLORS.get(name, '0')}m{tag}\033[0m"
+        with lock:
+            print(f"{tag} {line}", flush=True)
+
+    return on_line
+
+
+def _banner(suite: Suite) -> str:
+    cfg = suite.config
+    rows = [f"  {name:<9} {cfg.url(name)}" for name in cfg.ports]
+    logins = [f"  {u}/{p}  ({roles})" for u, p, roles in USERS]
+    token_cmd = (
+        f"curl -s {cfg.url('identity')}/token -d grant_type=password -d client_id=todo-cli "
+        "-d username=alice -d password=alice"
+    )
+    return "\n".join([
+        "",
+        f"todo-suite is up (mode: {cfg.mode}, databases: SQLite in {cfg.run_dir}/). Ctrl-C stops everything.",
+        *rows,
+        "Demo logins (development only):",
+        *logins,
+        "Get a token for alice:",
+        f"  {token_cmd}",
+        f"Generated client secrets for this run: {cfg.run_dir}/dev-secrets.env",
+        "",
+    ])  # fmt: skip
+
+
+def up(args: argparse.Namespace) -> int:
+    config = SuiteConfig(run_dir=RUN_DIR, mode=args.mode)
+    taken = [f"{name} needs 127.0.0.1:{port}" for name, port in config.ports.items() if not is_free(port)]
+    if taken:
+        print("Cannot start: a port is taken (is another `make up` running?)", file=sys.stderr)
+        for line in taken:
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    stopping = threading.Event()
+    # Ctrl-C and SIGTERM both mean: stop every process we started, then exit. Set explicitly, since
+    # a shell starts background jobs with SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    suite = Suite(config, on_line=_printer(sys.stdout.isatty() and not os.environ.get("NO_COLOR")))
+    try:
+        with suite:
+            print(_banner(suite), flush=True)
+            while not stopping.is_set():
+                dead = [(name, code) for name, code in suite.running() if code is not None]
+                if dead:
+                    print(f"{dead[0][0]} exited with code {dead[0][1]}: stopping the suite", file=sys.stderr)
+                    return 1
+                time.sleep(0.5)
+    except SuiteError as e:
+        print(f"Cannot start: {e}", file=sys.stderr)
+        return 1
+    print("\nstopped.", flush=True)
+    return 0
+
+
+def _secret(name: str) -> str:
+    path = RUN_DIR / "dev-secrets.env"
+    if not path.exists():
+        raise SystemExit(f"{path} not found: is `make up` running?")
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key == secret_env_name(name):
+            return value
+    raise SystemExit(f"no secret for {name} in {path}")
+
+
+def rotate_keys(args: argparse.Namespace) -> int:
+    response = httpx.post(f"{args.identity}/admin/keys", auth=("identity-admin", _secret("identity-admin")))
+    print(response.text)
+    return 0 if response.status_code == 201 else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="devstack", description="Run todo-suite locally, no cluster needed.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up", help="start the whole suite in the foreground")
+    p_up.add_argument("--mode", choices=MODES, default=os.environ.get("MODE") or "passthrough")
+    p_up.set_defaults(func=up)
+    p_rot = sub.add_parser("rotate-keys", help="publish a new signing key at identity (publish-first rotation)")
+    p_rot.add_argument("--identity", default="http://127.0.0.1:9000")
+    p_rot.set_defaults(func=rotate_keys)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

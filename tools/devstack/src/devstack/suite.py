@@ -1,0 +1,227 @@
+"""The suite as local processes: each service a real uvicorn process on loopback.
+
+`make up` and the e2e tests both start it through `Suite`, so the tests run exactly what a learner
+runs. Development secrets are generated here, at start-up, and handed to identity and to the one
+service that owns each; nothing secret is committed.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+#: Confidential clients of the demo realm (services/identity/src/identity/demo_realm.toml).
+CONFIDENTIAL_CLIENTS = ("reminders", "shares", "gateway", "identity-admin")
+MODES = ("trust", "passthrough", "reissue", "extract", "phantom")
+
+
+def secret_env_name(client_id: str) -> str:
+    return "IDENTITY_CLIENT_SECRET_" + client_id.upper().replace("-", "_")
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    app: str  # uvicorn factory path
+    port: int
+    env: dict[str, str]
+
+
+@dataclass
+class SuiteConfig:
+    """Where and how to run the suite. The defaults are the local contract of docs/architecture.md."""
+
+    run_dir: Path
+    ports: dict[str, int] = field(default_factory=lambda: {"identity": 9000, "todos": 8001})
+    database_urls: dict[str, str] = field(default_factory=dict)  # default: SQLite files in run_dir
+    mode: str = "passthrough"
+    #: Publish-first rotation: the delay between a key appearing in the JWKS and signing.
+    key_publish_delay_seconds: float = 10.0
+    jwks_min_refetch_seconds: float = 5.0
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def database_url(self, name: str) -> str:
+        return self.database_urls.get(name) or f"sqlite:///{self.run_dir / (name + '.db')}"
+
+
+def generate_secrets() -> dict[str, str]:
+    """A fresh secret per confidential client (development only; regenerated at every start)."""
+    return {client: secrets.token_urlsafe(24) for client in CONFIDENTIAL_CLIENTS}
+
+
+def service_specs(config: SuiteConfig, client_secrets: dict[str, str]) -> list[ServiceSpec]:
+    """The processes to start, in order (identity first: everyone discovers it)."""
+    if config.mode not in MODES:
+        raise ValueError(f"unknown mode {config.mode!r}; one of {', '.join(MODES)}")
+    issuer = config.url("identity")
+    common = {
+        "AUTHZ_ISSUER": issuer,
+        "AUTHZ_MODE": config.mode,
+        "AUTHZ_JWKS_MIN_REFETCH_SECONDS": str(config.jwks_min_refetch_seconds),
+        "PYTHONUNBUFFERED": "1",
+        **config.extra_env,
+    }
+    identity_env = {
+        **common,
+        "IDENTITY_ENV": "dev",
+        "IDENTITY_ISSUER": issuer,
+        "IDENTITY_DATABASE_URL": config.database_url("identity"),
+        "IDENTITY_ALLOW_PASSWORD_GRANT": "true",
+        "IDENTITY_KEY_PUBLISH_DELAY_SECONDS": str(config.key_publish_delay_seconds),
+        **{secret_env_name(c): s for c, s in client_secrets.items()},
+    }
+    todos_env = {
+        **common,
+        "AUTHZ_AUDIENCE": "todos",
+        "TODOS_ENV": "dev",
+        "TODOS_DATABASE_URL": config.database_url("todos"),
+    }
+    return [
+        ServiceSpec("identity", "identity.app:create_app", config.ports["identity"], identity_env),
+        ServiceSpec("todos", "todos.app:create_app", config.ports["todos"], todos_env),
+    ]
+
+
+class SuiteError(RuntimeError):
+    """The suite could not start (a port taken, a process that died or never became healthy)."""
+
+
+class Suite:
+    """Starts the suite's processes, waits until each answers `/healthz`, and stops them all.
+
+    Use as a context manager. Each process gets its own session (process group), so stopping is
+    explicit and complete: SIGTERM, then SIGKILL for whatever has not exited after a grace period.
+    `output` decides where a process's log lines go: a file per service (tests), or a callback
+    that prefixes and prints them (`make up`).
+    """
+
+    def __init__(
+        self,
+        config: SuiteConfig,
+        *,
+        on_line: Callable[[str, str], None] | None = None,
+        startup_timeout: float = 30.0,
+    ) -> None:
+        self.config = config
+        self.secrets = generate_secrets()
+        self.specs = service_specs(config, self.secrets)
+        self._on_line = on_line
+        self._timeout = startup_timeout
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._threads: list[threading.Thread] = []
+        self._logs: dict[str, IO[bytes]] = {}
+
+    def url(self, name: str) -> str:
+        return self.config.url(name)
+
+    def log_path(self, name: str) -> Path:
+        return self.config.run_dir / "logs" / f"{name}.log"
+
+    def __enter__(self) -> Suite:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.config.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.config.run_dir / "logs").mkdir(exist_ok=True)
+        self._write_secrets_file()
+        for spec in self.specs:
+            self._launch(spec)
+            self._wait_healthy(spec)
+
+    def _launch(self, spec: ServiceSpec) -> None:
+        cmd = [
+            sys.executable, "-m", "uvicorn", spec.app, "--factory",
+            "--host", "127.0.0.1", "--port", str(spec.port),
+            "--loop", "uvloop", "--http", "httptools", "--timeout-graceful-shutdown", "3",
+        ]  # fmt: skip
+        env = {**os.environ, **spec.env}
+        log = self._logs[spec.name] = self.log_path(spec.name).open("ab")
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, cwd=Path.cwd()
+        )
+        self._procs[spec.name] = proc
+        thread = threading.Thread(target=self._pump, args=(spec.name, proc, log), daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _pump(self, name: str, proc: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+        assert proc.stdout is not None
+        for raw in iter(proc.stdout.readline, b""):
+            log.write(raw)
+            log.flush()
+            if self._on_line:
+                self._on_line(name, raw.decode(errors="replace").rstrip())
+
+    def _wait_healthy(self, spec: ServiceSpec) -> None:
+        deadline = time.monotonic() + self._timeout
+        url = f"http://127.0.0.1:{spec.port}/healthz"
+        proc = self._procs[spec.name]
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SuiteError(f"{spec.name} exited with code {proc.returncode}:\n{self.log_tail(spec.name)}")
+            try:
+                if httpx.get(url, timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise SuiteError(f"{spec.name} did not answer {url} within {self._timeout:.0f}s:\n{self.log_tail(spec.name)}")
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self.log_path(name)
+        if not path.exists():
+            return "(no log)"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def running(self) -> Iterator[tuple[str, int | None]]:
+        for name, proc in self._procs.items():
+            yield name, proc.poll()
+
+    def stop(self, grace: float = 5.0) -> None:
+        for proc in self._procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in self._procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        for thread in self._threads:
+            thread.join(timeout=2)
+        for log in self._logs.values():
+            log.close()
+        self._procs.clear()
+        self._threads.clear()
+
+    def _write_secrets_file(self) -> None:
+        """`.run/dev-secrets.env`: this run's generated client secrets, for curl lines and `make rotate-keys`."""
+        path = self.config.run_dir / "dev-secrets.env"
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
+        lines = ["# Development secrets generated by `make up` for this run only. Not for production.\n"]
+        lines += [f"{secret_env_name(c)}={s}\n" for c, s in self.secrets.items()]
+        path.write_text("".join(lines))
