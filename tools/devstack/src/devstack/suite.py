@@ -122,7 +122,7 @@ class Suite:
         self._on_line = on_line
         self._timeout = startup_timeout
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
-        self._threads: list[threading.Thread] = []
+        self._threads: dict[str, threading.Thread] = {}
         self._logs: dict[str, IO[bytes]] = {}
 
     def url(self, name: str) -> str:
@@ -164,7 +164,7 @@ class Suite:
         self._procs[spec.name] = proc
         thread = threading.Thread(target=self._pump, args=(spec.name, proc, log), daemon=True)
         thread.start()
-        self._threads.append(thread)
+        self._threads[spec.name] = thread
 
     def _pump(self, name: str, proc: subprocess.Popen[bytes], log: IO[bytes]) -> None:
         assert proc.stdout is not None
@@ -173,6 +173,7 @@ class Suite:
             log.flush()
             if self._on_line:
                 self._on_line(name, raw.decode(errors="replace").rstrip())
+        proc.stdout.close()
 
     def _wait_healthy(self, spec: ServiceSpec) -> None:
         deadline = time.monotonic() + self._timeout
@@ -199,23 +200,36 @@ class Suite:
         for name, proc in self._procs.items():
             yield name, proc.poll()
 
+    def restart(self, name: str) -> None:
+        """Stop one service and start it again (its database stays): what a pod restart does."""
+        spec = next(s for s in self.specs if s.name == name)
+        self._terminate([self._procs.pop(name)], grace=5.0)
+        self._threads.pop(name).join(timeout=2)
+        self._logs.pop(name).close()
+        self._launch(spec)
+        self._wait_healthy(spec)
+
     def stop(self, grace: float = 5.0) -> None:
-        for proc in self._procs.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for proc in self._procs.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        for thread in self._threads:
+        self._terminate(list(self._procs.values()), grace)
+        for thread in self._threads.values():
             thread.join(timeout=2)
         for log in self._logs.values():
             log.close()
         self._procs.clear()
         self._threads.clear()
+
+    @staticmethod
+    def _terminate(procs: list[subprocess.Popen[bytes]], grace: float) -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
 
     def _write_secrets_file(self) -> None:
         """`.run/dev-secrets.env`: this run's generated client secrets, for curl lines and `make rotate-keys`."""

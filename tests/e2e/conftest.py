@@ -1,0 +1,66 @@
+"""End-to-end tests: the real services as processes on loopback, driven over HTTP with real tokens.
+
+Layout — this file holds fixture wiring only; helpers live in `infra/`; one file per user journey:
+
+    infra/databases.py      fresh SQLite files or fresh PostgreSQL databases (dropped afterwards)
+    infra/client.py         SuiteClient: knows the identity URL, finds the rest by discovery
+    infra/forgery.py        tokens an attacker might send (other key, alg none, tampered, ...)
+    test_discovery.py       a client needs only the issuer URL; whoami shows what todos saw
+    test_isolation.py       alice's todos are alice's; bad tokens are refused; bad input is a 422
+    test_key_rotation.py    publish-first rotation: no failed request, one JWKS refetch
+    test_restart.py         identity restarts and loses nothing (keys, revocations)
+
+The suite is started once per database kind (session scope): the embedded SQLite default, and
+PostgreSQL, for which `make test` finds or starts a server (scripts/with-postgres). Neither is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import devstack.suite
+import httpx
+import pytest
+from devstack.ports import free_ports
+
+from tests.e2e.infra.client import SuiteClient
+from tests.e2e.infra.databases import postgres_databases, sqlite_databases
+
+SERVICES = ["identity", "todos"]
+E2E_DIR = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if E2E_DIR in Path(item.path).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SuiteClient]:
+    run_dir = tmp_path_factory.mktemp(f"suite-{request.param}")
+    with ExitStack() as stack:
+        if request.param == "postgres":
+            databases = stack.enter_context(postgres_databases(SERVICES))
+        else:
+            databases = sqlite_databases(run_dir, SERVICES)
+        config = devstack.suite.SuiteConfig(
+            run_dir=run_dir,
+            ports=dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True)),
+            database_urls=databases,
+            # Short enough for a test to wait out, long enough to observe "published, not yet signing".
+            key_publish_delay_seconds=2.0,
+            jwks_min_refetch_seconds=0.5,
+        )
+        processes = stack.enter_context(devstack.suite.Suite(config))
+        http = stack.enter_context(httpx.Client(timeout=10))
+        yield SuiteClient(
+            identity_url=config.url("identity"),
+            todos_url=config.url("todos"),
+            database_kind=request.param,
+            database_urls=databases,
+            processes=processes,
+            http=http,
+        )

@@ -1,0 +1,55 @@
+"""A client that knows only the identity URL and finds everything else by discovery, as a CLI would."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import devstack.suite
+import httpx
+
+DEMO_USERS = ("alice", "bob", "carol")
+
+
+@dataclass
+class SuiteClient:
+    """What a test needs of a running suite: URLs, discovery, tokens, and the processes themselves."""
+
+    identity_url: str
+    todos_url: str
+    database_kind: str
+    database_urls: dict[str, str]
+    processes: devstack.suite.Suite
+    http: httpx.Client
+
+    @property
+    def admin_auth(self) -> tuple[str, str]:
+        """HTTP Basic credentials of the realm's admin client (its secret was generated at start-up)."""
+        return ("identity-admin", self.processes.secrets["identity-admin"])
+
+    def discovery(self) -> dict[str, Any]:
+        response = self.http.get(f"{self.identity_url}/.well-known/openid-configuration")
+        response.raise_for_status()
+        return response.json()
+
+    def password_token(self, user: str, **form: str) -> str:
+        """A token for a demo user from the `password` grant of the public `todo-cli` client."""
+        response = self.http.post(
+            self.discovery()["token_endpoint"],
+            data={"grant_type": "password", "client_id": "todo-cli", "username": user, "password": user, **form},
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["access_token"]
+
+    def todos(self, method: str, path: str = "", token: str | None = None, **kwargs: Any) -> httpx.Response:
+        headers = kwargs.pop("headers", {})
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.http.request(method, f"{self.todos_url}/todos{path}", headers=headers, **kwargs)
+
+    def metric(self, name: str) -> float:
+        for line in self.http.get(f"{self.todos_url}/metrics").text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == name:
+                return float(value)
+        raise KeyError(name)
