@@ -47,3 +47,7 @@ fmt: install ## Format and autofix
 .PHONY: rotate-keys
 rotate-keys: ## Rotate identity's signing key on a running `make up` (publish-first)
 	uv run --no-sync devstack rotate-keys
+
+.PHONY: bench
+bench: install ## Benchmarks (tables with ratios against a baseline measured in the same run)
+	uv run --no-sync python -m bench.verify
