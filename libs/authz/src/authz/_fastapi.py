@@ -45,6 +45,7 @@ class Authenticator:
             audience=settings.audience,
             algorithms=settings.algorithms,
             leeway_seconds=settings.leeway_seconds,
+            token_types=[t.lower() for t in settings.token_types],
             cache_size=settings.token_cache_size,
         )
         return cls(settings, verifier)

@@ -49,6 +49,9 @@ class AuthzSettings(BaseSettings):
     #: Unset, `for_service(name)` makes it the service's name.
     audience: str | None = None
     algorithms: list[str] = Field(default_factory=lambda: ["ES256", "RS256"])
+    #: Accepted `typ` headers. RFC 9068 says `at+jwt`; an IdP that sends `JWT` must be listed here
+    #: explicitly (and then an ID token from it could pass as an access token: prefer at+jwt).
+    token_types: list[str] = Field(default_factory=lambda: ["at+jwt", "application/at+jwt"])
     #: Clock skew tolerated on exp/nbf/iat, in seconds. Small and explicit.
     leeway_seconds: int = Field(default=10, ge=0, le=120)
     #: An unknown `kid` triggers a JWKS refetch at most this often (a flood of made-up kids must not
