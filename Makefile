@@ -21,9 +21,10 @@ up: install ## Run the whole suite locally (no cluster, SQLite); MODE=passthroug
 	uv run --no-sync devstack up --mode $(MODE)
 
 .PHONY: test
-test: install ## Lint, then every test: unit and end-to-end (SQLite and PostgreSQL)
+test: install ## Lint, dependency check, then every test: unit and end-to-end (SQLite and PostgreSQL)
 	uv run --no-sync ruff check .
 	uv run --no-sync ruff format --check .
+	scripts/check-isolated-deps
 	scripts/with-postgres uv run --no-sync pytest
 
 .PHONY: unit
