@@ -108,7 +108,20 @@ def unprotected_routes(app: FastAPI, *, allow: Iterable[str] = ()) -> list[str]:
         return any(d.call is get_principal or depends_on_principal(d) for d in dependant.dependencies)
 
     return [
-        f"{sorted(route.methods)} {route.path}"
-        for route in app.routes
-        if isinstance(route, APIRoute) and route.path not in allowed and not depends_on_principal(route.dependant)
+        f"{sorted(route.methods)} {path}"
+        for path, route in _api_routes(app)
+        if path not in allowed and not depends_on_principal(route.dependant)
+    ]
+
+
+def _api_routes(app: FastAPI) -> list[tuple[str, APIRoute]]:
+    """Every API route with its full path, included routers too."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before 0.165 copied included routes into app.routes
+        return [(r.path, r) for r in app.routes if isinstance(r, APIRoute)]
+    return [
+        (ctx.path or "", ctx.original_route)
+        for ctx in iter_route_contexts(app.routes)
+        if isinstance(ctx.original_route, APIRoute)
     ]

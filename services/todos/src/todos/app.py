@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import authz
 import httpx
 from fastapi import FastAPI
-from servicekit import health_router, make_engine
 from sqlmodel import SQLModel
 
+import authz
+from servicekit import health_router, make_engine
 from todos import routes
 from todos.deps import State
 from todos.settings import SERVICE_NAME, Settings

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from fastapi import Depends
+
 import authz
 from authz import Kind, Principal
-from fastapi import Depends
 
 ADMIN_ROLE = "admin"
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, TypedDict
 
-import authz
 import httpx
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+import authz
 from todos.settings import Settings
 
 

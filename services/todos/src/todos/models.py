@@ -17,7 +17,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware_utc(value: datetime | None) -> datetime | None:
+def aware_utc(value: datetime | None) -> datetime | None:
     # A due time without a timezone is ambiguous (whose 9 o'clock?): refuse it rather than guess.
     if value is None:
         return None
@@ -38,7 +38,7 @@ class TodoCreate(TodoBase):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    _due = field_validator("due_at")(_aware_utc)
+    _due = field_validator("due_at")(aware_utc)
 
 
 class TodoUpdate(SQLModel):
@@ -51,9 +51,10 @@ class TodoUpdate(SQLModel):
     due_at: datetime | None = None
     done: bool | None = None
 
-    _due = field_validator("due_at")(_aware_utc)
+    _due = field_validator("due_at")(aware_utc)
 
-    @field_validator("title", "done")
+    # `due_at: null` clears the due time; the other fields have no "empty" meaning for null.
+    @field_validator("title", "notes", "done")
     @classmethod
     def _not_null(cls, value):
         if value is None:

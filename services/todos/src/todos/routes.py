@@ -7,16 +7,19 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
+from pydantic import AfterValidator
 
 from todos import service
 from todos.auth import AnyCaller, TodosRead, TodosWrite
 from todos.deps import SessionDep, SettingsDep
-from todos.models import Todo, TodoCreate, TodoPublic, TodosPublic, TodoUpdate
+from todos.models import Todo, TodoCreate, TodoPublic, TodosPublic, TodoUpdate, aware_utc
 from todos.settings import SERVICE_NAME
 
 router = APIRouter(prefix="/todos", tags=["todos"])
 
 NOT_FOUND = "no todo with this id is visible to you"
+#: A time filter is an instant: it must carry a timezone, and is compared in UTC (as stored).
+Instant = Annotated[datetime | None, AfterValidator(aware_utc)]
 
 
 @router.get("/whoami")
@@ -31,8 +34,8 @@ def read_todos(
     session: SessionDep,
     settings: SettingsDep,
     done: bool | None = None,
-    due_before: datetime | None = None,
-    due_after: datetime | None = None,
+    due_before: Instant = None,
+    due_after: Instant = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1)] = 50,
 ) -> TodosPublic:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from authz import Principal
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from authz import Principal
 from todos.auth import ADMIN_ROLE
-from todos.models import Todo, TodoCreate, TodoUpdate, utcnow
+from todos.models import Todo, TodoCreate, TodoUpdate, aware_utc, utcnow
 
 
 def readable_todos(principal: Principal) -> SelectOfScalar[Todo]:
@@ -48,6 +48,8 @@ def list_own_todos(
 ) -> tuple[list[Todo], int]:
     """The caller's own todos, filtered and paged, with the total count of matches."""
     conditions = [col(Todo.owner_id) == principal.subject]
+    # Stored times are UTC; SQLite compares them as text, so a filter must be in UTC too.
+    due_before, due_after = aware_utc(due_before), aware_utc(due_after)
     if done is not None:
         conditions.append(col(Todo.done) == done)
     if due_before is not None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from authz import AuthzSettings
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from authz import AuthzSettings
 
 SERVICE_NAME = "todos"
 

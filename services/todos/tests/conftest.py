@@ -1,0 +1,167 @@
+"""Fixtures for the todos tests: a fake issuer, a fresh SQLite database per test, and named callers.
+
+Every request goes through the real `authz` verifier: the issuer's discovery document and JWKS are
+served by `FakeIssuer.transport`, so nothing here reaches the network.
+
+The callers (Polar's style): `alice` and `bob` are plain users, `carol` is a user with the admin role.
+Each fixture is the request headers for that caller (a dict with `.sub` and `.username` attached).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from sqlmodel import Session, col, select
+from starlette.exceptions import StarletteDeprecationWarning
+
+import authz
+from authz.testing import FakeIssuer
+from todos.app import create_app
+from todos.models import Todo
+from todos.settings import Settings
+
+# Starlette warns (once, on import) that its TestClient would rather run on `httpx2`, which the workspace
+# does not install; with `filterwarnings = error` that warning would stop collection. Only that one is
+# silenced, here, before any test module imports the client.
+with warnings.catch_warnings():
+    warnings.filterwarnings(
+        "ignore", message="Using `httpx` with `starlette.testclient`", category=StarletteDeprecationWarning
+    )
+    from fastapi.testclient import TestClient
+
+ISSUER = "http://identity.test"
+AUDIENCE = "todos"
+USER_SCOPE = "todos:read todos:write"
+USER_AUDIENCE = ["todos", "shares", "reminders"]
+
+ALICE_SUB = "3f2b8c1e-7a4d-4e5f-9b60-a11ce0000001"
+BOB_SUB = "8d9e0f1a-2b3c-4d5e-8f70-b0b000000002"
+CAROL_SUB = "c4a7e1d2-5f6b-4c8d-9e01-ca201000003a"
+
+SERVICE_CLIENT = "reminders"
+
+
+class Caller(dict[str, str]):
+    """Request headers carrying a bearer token, with who the token is for."""
+
+    def __init__(self, token: str, *, sub: str, username: str | None = None) -> None:
+        super().__init__(Authorization=f"Bearer {token}")
+        self.token = token
+        self.sub = sub
+        self.username = username
+
+
+@pytest.fixture
+def issuer() -> FakeIssuer:
+    return FakeIssuer(ISSUER)
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(
+        database_url=f"sqlite:///{tmp_path}/todos.db",
+        authz=authz.AuthzSettings(issuer=ISSUER, audience=AUDIENCE),
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, issuer: FakeIssuer) -> FastAPI:
+    return create_app(settings, transport=issuer.transport)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    # Unexpected errors come back as the 500 problem a client would see (the traceback is logged, and
+    # pytest shows the log on failure), so a test asserting a status fails on the status, not elsewhere.
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def make_caller(issuer: FakeIssuer) -> Callable[..., Caller]:
+    """Headers for a user token; override scope, roles, audience, lifetime or any claim."""
+
+    def make(
+        sub: str = ALICE_SUB,
+        *,
+        username: str | None = "alice",
+        roles: Iterable[str] = ("user",),
+        scope: str = USER_SCOPE,
+        audience: str | list[str] = USER_AUDIENCE,
+        token_issuer: FakeIssuer | None = None,
+        **claims: Any,
+    ) -> Caller:
+        token = (token_issuer or issuer).token(
+            sub=sub, username=username, roles=roles, scope=scope, audience=audience, **claims
+        )
+        return Caller(token, sub=sub, username=username)
+
+    return make
+
+
+@pytest.fixture
+def alice(make_caller) -> Caller:
+    return make_caller(ALICE_SUB, username="alice")
+
+
+@pytest.fixture
+def bob(make_caller) -> Caller:
+    return make_caller(BOB_SUB, username="bob")
+
+
+@pytest.fixture
+def carol(make_caller) -> Caller:
+    return make_caller(CAROL_SUB, username="carol", roles=("user", "admin"))
+
+
+@pytest.fixture
+def alice_read_only(make_caller) -> Caller:
+    return make_caller(ALICE_SUB, scope="todos:read")
+
+
+@pytest.fixture
+def alice_write_only(make_caller) -> Caller:
+    return make_caller(ALICE_SUB, scope="todos:write")
+
+
+@pytest.fixture
+def alice_expired(make_caller) -> Caller:
+    # Well past the verifier's 10 s leeway.
+    return make_caller(ALICE_SUB, lifetime=-120)
+
+
+@pytest.fixture
+def reminders(issuer: FakeIssuer) -> Caller:
+    """A client-credentials token of the reminders service: sub == client_id, no user behind it."""
+    token = issuer.token(
+        sub=SERVICE_CLIENT, client_id=SERVICE_CLIENT, roles=(), scope="todos:due:read", audience="todos"
+    )
+    return Caller(token, sub=SERVICE_CLIENT)
+
+
+@pytest.fixture
+def make_todo(client: TestClient) -> Callable[..., dict[str, Any]]:
+    """Create a todo through the API as `caller` and return its public representation."""
+
+    def make(caller: Caller, title: str = "buy milk", **fields: Any) -> dict[str, Any]:
+        response = client.post("/todos", headers=caller, json={"title": title, **fields})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    return make
+
+
+@pytest.fixture
+def db_rows(client: TestClient) -> Callable[[], list[dict[str, Any]]]:
+    """Every row of the todos table, read straight from the service's database (not through the API)."""
+    engine = client.app_state["engine"]
+
+    def rows() -> list[dict[str, Any]]:
+        with Session(engine) as session:
+            return [todo.model_dump() for todo in session.exec(select(Todo).order_by(col(Todo.id))).all()]
+
+    return rows
