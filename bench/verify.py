@@ -16,6 +16,7 @@ import time
 
 import httpx
 import jwt
+
 from authz import JwksCache, TokenVerifier
 from authz.testing import FakeIssuer
 

@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
-import devstack.suite
 import httpx
 import pytest
-from devstack.ports import free_ports
 
+import devstack.suite
+from devstack.ports import free_ports
 from tests.e2e.infra.client import SuiteClient
 from tests.e2e.infra.databases import postgres_databases, sqlite_databases
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import devstack.suite
 import httpx
+
+import devstack.suite
 
 DEMO_USERS = ("alice", "bob", "carol")
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import authz
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+
+import authz
 
 #: The operational paths, exempt from the "every route has an authz dependency" meta-test.
 PROBE_PATHS = ("/healthz", "/readyz", "/metrics")

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import authz
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from servicekit import health_router, make_engine
 from sqlmodel import SQLModel
 
+import authz
 from identity.deps import State
 from identity.keys import KeyRing, RingKeySource
 from identity.oauth import OAuthError
@@ -18,6 +17,7 @@ from identity.realm import load_realm
 from identity.routes import admin, directory, discovery, introspection, token, userinfo
 from identity.settings import Settings
 from identity.tokens import TokenService
+from servicekit import health_router, make_engine
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, TypedDict
 
-import authz
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 
+import authz
 from identity.keys import KeyRing
 from identity.realm import Realm
 from identity.settings import Settings

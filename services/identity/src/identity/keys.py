@@ -12,12 +12,12 @@ from functools import cached_property
 from typing import Any
 
 import jwt
-from authz import UnknownKey
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from authz import UnknownKey
 from identity.models import SigningKey
 
 log = logging.getLogger("identity.keys")

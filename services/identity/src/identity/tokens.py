@@ -7,10 +7,10 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from authz import AuthzError, TokenVerifier
 from sqlalchemy import Engine, delete
 from sqlmodel import Session
 
+from authz import AuthzError, TokenVerifier
 from identity.keys import KeyRing, RingKeySource
 from identity.models import RevokedToken
 from identity.realm import Client, User

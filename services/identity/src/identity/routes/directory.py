@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import authz
 from fastapi import APIRouter, Depends, HTTPException, Query
 
+import authz
 from identity.deps import RealmDep
 
 router = APIRouter(prefix="/users", tags=["users"])

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import authz
 from fastapi import APIRouter, Request
 
+import authz
 from identity.deps import RealmDep, TokensDep
 
 router = APIRouter(tags=["oidc"])
