@@ -22,10 +22,11 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from authz import JwksCache, TokenVerifier
-from authz.testing import FakeIssuer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from authz import JwksCache, TokenVerifier
+from authz.testing import FakeIssuer
 
 ISSUER = "http://identity.test"
 AUDIENCE = "todos"
@@ -164,7 +165,8 @@ def forger() -> Forger:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock(time.time())
+    # A whole number of seconds, so that advancing by whole seconds compares exactly.
+    return FakeClock(float(int(time.time())))
 
 
 @pytest.fixture

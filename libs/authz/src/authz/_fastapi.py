@@ -78,7 +78,7 @@ def bearer_token(request: Request) -> str:
     if not values:
         raise exc.MissingToken()
     if len(values) > 1:
-        raise exc.MalformedToken("more than one Authorization header")
+        raise exc.InvalidRequest("more than one Authorization header")
     scheme, _, token = values[0].partition(" ")
     if scheme.lower() != "bearer":
         raise exc.MissingToken("the Authorization header does not carry a Bearer token")

@@ -15,6 +15,10 @@ from authz.exceptions import KeySetUnavailable, UnknownKey
 
 log = logging.getLogger("authz.jwks")
 
+#: After a failed fetch, callers are refused (KeySetUnavailable) for this long without a new attempt,
+#: so an issuer outage does not turn every request into another request to the issuer.
+FAILURE_BACKOFF_SECONDS = 1.0
+
 
 class KeySource(Protocol):
     """Anything that can hand out the issuer's public key for a `kid`."""
@@ -49,6 +53,8 @@ class JwksCache:
         self._clock = clock
         self._keys: dict[str, PyJWK] = {}
         self._fetched_at: float | None = None
+        self._failed_at: float | None = None
+        self._last_error = ""
         self._lock = asyncio.Lock()
         #: How many times the JWKS was fetched: a learner can watch rotation cost exactly one.
         self.fetch_count = 0
@@ -63,6 +69,8 @@ class JwksCache:
             return key
         async with self._lock:
             key = self._keys.get(kid)  # another caller may have refetched while we waited
+            if key is None and self._failed_recently():
+                raise KeySetUnavailable(self._last_error)
             if key is None and self._may_refetch():
                 await self._refresh()
                 key = self._keys.get(kid)
@@ -76,20 +84,30 @@ class JwksCache:
             try:
                 await self._refresh()
             except KeySetUnavailable as exc:
+                self._failed_at = None  # the first request tries again at once
                 log.warning("JWKS not fetched at start-up, will retry on first use: %s", exc)
 
     def _may_refetch(self) -> bool:
         return self._fetched_at is None or self._clock() - self._fetched_at >= self._min_refetch
 
+    def _failed_recently(self) -> bool:
+        return self._failed_at is not None and self._clock() - self._failed_at < FAILURE_BACKOFF_SECONDS
+
     async def _refresh(self) -> None:
-        self._fetched_at = self._clock()
         try:
             url = self._jwks_url or await self._jwks_url_from_discovery()
             response = await self._client.get(url)
             response.raise_for_status()
-            key_set = PyJWKSet.from_dict(response.json())
-        except (httpx.HTTPError, ValueError, KeyError, PyJWKError, PyJWKSetError) as exc:
-            raise KeySetUnavailable(f"could not fetch the issuer's JWKS: {type(exc).__name__}") from exc
+            body = response.json()
+            if not isinstance(body, dict):
+                raise ValueError("the JWKS is not a JSON object")
+            key_set = PyJWKSet.from_dict(body)
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, PyJWKError, PyJWKSetError) as exc:
+            self._failed_at = self._clock()
+            self._last_error = f"could not fetch the issuer's JWKS: {type(exc).__name__}"
+            raise KeySetUnavailable(self._last_error) from exc
+        self._fetched_at = self._clock()
+        self._failed_at = None
         self.fetch_count += 1
         self._keys = {k.key_id: k for k in key_set.keys if k.key_id}
         log.info("jwks fetched", extra={"jwks_fetch_count": self.fetch_count, "kids": self.kids})
@@ -98,7 +116,10 @@ class JwksCache:
         assert self._discovery_url is not None
         response = await self._client.get(self._discovery_url)
         response.raise_for_status()
-        self._jwks_url = response.json()["jwks_uri"]
+        metadata = response.json()
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("jwks_uri"), str):
+            raise ValueError("the discovery document has no jwks_uri")
+        self._jwks_url = metadata["jwks_uri"]
         return self._jwks_url
 
 

@@ -59,7 +59,7 @@ def _quoted(value: str) -> str:
 
 def www_authenticate(error: AuthzError, realm: str) -> str | None:
     """The RFC 6750 challenge for a refusal (None where a 403 is about a role, not the token)."""
-    if error.status_code == 403 and error.oauth_error is None:
+    if error.status_code != 401 and error.oauth_error is None:
         return None
     parts = [f'realm="{_quoted(realm)}"']
     if error.oauth_error:

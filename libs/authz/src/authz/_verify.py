@@ -104,10 +104,10 @@ class TokenVerifier:
     def _header(self, token: str) -> Mapping[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError as e:
+        except jwt.InvalidTokenError as e:  # DecodeError and its siblings (a bad kid type, an unknown crit)
             raise exc.MalformedToken(f"the token is not a well-formed JWT: {e}") from None
         alg = header.get("alg")
-        if alg not in self._algorithms:
+        if not isinstance(alg, str) or alg not in self._algorithms:
             allowed = ", ".join(sorted(self._algorithms))
             raise exc.DisallowedAlgorithm(f"alg {alg!r} is not allowed (allowed: {allowed})")
         typ = str(header.get("typ", "")).lower()
@@ -131,13 +131,15 @@ class TokenVerifier:
                 key,
                 algorithms=[alg],
                 audience=self._audience,
-                leeway=self._leeway,
-                options={"require": self._required, "verify_aud": self._audience is not None},
+                # Time claims are checked below against the injected clock, not PyJWT's wall clock.
+                options={
+                    "require": self._required,
+                    "verify_aud": self._audience is not None,
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
-        except jwt.ExpiredSignatureError:
-            raise exc.ExpiredToken() from None
-        except jwt.ImmatureSignatureError:
-            raise exc.TokenNotYetValid() from None
         except jwt.InvalidAudienceError:
             raise exc.WrongAudience(f"the token's aud does not name {self._audience!r}") from None
         except jwt.MissingRequiredClaimError as e:
@@ -149,6 +151,17 @@ class TokenVerifier:
         # iss is checked here (after the signature) so a list of trusted issuers is possible.
         if claims.get("iss") not in self._issuers:
             raise exc.WrongIssuer(f"the token's iss {claims.get('iss')!r} is not trusted")
+        self._check_times(claims, now)
+        return claims
+
+    def _check_times(self, claims: dict[str, Any], now: float) -> None:
+        for name in ("exp", "iat", "nbf"):
+            value = claims.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise exc.MalformedToken(f"the token's {name} is not a number")
+        if claims["exp"] <= now - self._leeway:
+            raise exc.ExpiredToken()
+        if claims.get("nbf", 0) > now + self._leeway:
+            raise exc.TokenNotYetValid("the token's nbf is in the future")
         if claims["iat"] > now + self._leeway:
             raise exc.TokenNotYetValid("the token's iat is in the future")
-        return claims

@@ -102,6 +102,14 @@ class KeySetUnavailable(NotAuthenticated):
     slug = "jwks-unavailable"
 
 
+class InvalidRequest(AuthzError):
+    """The request carries its credentials in a way RFC 6750 does not allow (e.g. two Authorization headers)."""
+
+    status_code = 400
+    oauth_error = "invalid_request"
+    slug = "invalid-request"
+
+
 class Forbidden(AuthzError):
     """The caller is authenticated but lacks the right for this request."""
 
