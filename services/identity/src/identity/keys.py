@@ -106,7 +106,11 @@ class KeyRing:
         ]
 
     def prune(self) -> int:
-        """Delete retired keys from the database; returns how many were removed."""
+        """Delete retired keys from the database; returns how many were removed.
+
+        Reloads first, so a key another instance stored since our last load is judged, not deleted.
+        """
+        self.load()
         keep = {k.kid for k in self.published()}
         with self._lock, Session(self._engine) as session:
             gone = [row for row in session.exec(select(SigningKey)).all() if row.kid not in keep]

@@ -53,7 +53,7 @@ class Client:
 
     def check_secret(self, secret: str) -> bool:
         # A confidential client whose secret is not configured can never authenticate (fail closed).
-        return self.secret is not None and hmac.compare_digest(secret.encode(), self.secret.encode())
+        return bool(self.secret) and hmac.compare_digest(secret.encode(), self.secret.encode())
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,8 @@ def load_realm(path: Path, environ: Mapping[str, str] = os.environ) -> Realm:
         )
     clients: dict[str, Client] = {}
     for c in data.get("clients", []):
-        secret = environ.get(c["secret_env"]) if "secret_env" in c else None
+        # An empty variable is no secret: `X=${UNSET}` in a compose file must not mean "empty password".
+        secret = (environ.get(c["secret_env"]) or None) if "secret_env" in c else None
         public = bool(c.get("public", False))
         if not public and not secret:
             log.warning("client %s has no secret in $%s: it cannot authenticate", c["client_id"], c.get("secret_env"))

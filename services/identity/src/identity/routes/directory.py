@@ -7,11 +7,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 import authz
-from identity.deps import RealmDep
+from identity.deps import RealmDep, TokensDep
 
 router = APIRouter(prefix="/users", tags=["users"])
 
-UsersRead = Annotated[authz.Principal, Depends(authz.require(scopes={"users:read"}))]
+
+def _users_read(
+    principal: Annotated[authz.Principal, Depends(authz.require(scopes={"users:read"}))], tokens: TokensDep
+) -> authz.Principal:
+    # Identity knows its revocations, so its own API honours them (other services cannot, see docs).
+    if principal.token_id is None or tokens.is_revoked(principal.token_id):
+        raise authz.NotAuthenticated("the token has been revoked")
+    return principal
+
+
+UsersRead = Annotated[authz.Principal, Depends(_users_read)]
 
 
 @router.get("")
