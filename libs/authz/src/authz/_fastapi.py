@@ -8,7 +8,7 @@ import httpx
 from fastapi import Depends, Request
 
 from authz import exceptions as exc
-from authz._jwks import JwksCache
+from authz._jwks import JwksCache, KeySource
 from authz._principal import Kind, Principal, Source
 from authz._settings import AuthzSettings
 from authz._verify import TokenVerifier
@@ -32,13 +32,20 @@ class Authenticator:
         self.verifier = verifier
 
     @classmethod
-    def from_settings(cls, settings: AuthzSettings, client: httpx.AsyncClient) -> Authenticator:
-        keys = JwksCache(
-            client,
-            jwks_url=settings.jwks_url,
-            discovery_url=None if settings.jwks_url else settings.discovery_url,
-            min_refetch_seconds=settings.jwks_min_refetch_seconds,
-        )
+    def from_settings(
+        cls, settings: AuthzSettings, client: httpx.AsyncClient | None = None, *, keys: KeySource | None = None
+    ) -> Authenticator:
+        """An authenticator whose keys come from the issuer's JWKS over `client`, or from `keys` (the
+        issuer itself holds its keys and passes them here)."""
+        if keys is None:
+            if client is None:
+                raise ValueError("from_settings needs an http client to fetch the JWKS, or keys")
+            keys = JwksCache(
+                client,
+                jwks_url=settings.jwks_url,
+                discovery_url=None if settings.jwks_url else settings.discovery_url,
+                min_refetch_seconds=settings.jwks_min_refetch_seconds,
+            )
         verifier = TokenVerifier(
             keys,
             issuer=settings.issuer,

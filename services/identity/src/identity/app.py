@@ -46,13 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             algorithms=[settings.signing_alg],
             leeway_seconds=settings.leeway_seconds,
         )
-        verifier = authz.TokenVerifier(
-            RingKeySource(ring),
-            issuer=settings.issuer,
-            audience=settings.api_audience,
-            algorithms=api_settings.algorithms,
-            leeway_seconds=settings.leeway_seconds,
-        )
+        authenticator = authz.Authenticator.from_settings(api_settings, keys=RingKeySource(ring))
         tokens = TokenService(ring, engine, issuer=settings.issuer, lifetime=settings.access_token_lifetime_seconds)
         try:
             yield State(
@@ -61,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 realm=realm,
                 ring=ring,
                 tokens=tokens,
-                authz=authz.Authenticator(api_settings, verifier),
+                authz=authenticator,
             )
         finally:
             engine.dispose()
