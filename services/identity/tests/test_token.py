@@ -11,7 +11,15 @@ from pydantic import ValidationError
 from identity.settings import DEMO_REALM, Settings
 
 USER_IDS = {u["username"]: u["id"] for u in tomllib.loads(DEMO_REALM.read_text())["users"]}
-CLI_SCOPES = {"todos:read", "todos:write", "shares:read", "shares:write", "reminders:read", "reminders:run"}
+CLI_SCOPES = {
+    "todos:read",
+    "todos:write",
+    "todos:share",
+    "shares:read",
+    "shares:write",
+    "reminders:read",
+    "reminders:run",
+}
 
 
 def password_form(username: str = "alice", password: str | None = None, **extra: str) -> dict[str, str]:
@@ -221,7 +229,7 @@ class TestAudienceAndScope:
         _, claims = decode(client, password_token(client, "alice", audience="todos"))
 
         assert claims["aud"] == "todos"
-        assert claims["scope"] == "todos:read todos:write"
+        assert claims["scope"] == "todos:read todos:share todos:write"
 
     def test_audience_narrows_a_client_token(self, client, cc_token, decode):
         _, claims = decode(client, cc_token(client, "reminders", audience="todos"))

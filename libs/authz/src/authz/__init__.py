@@ -5,6 +5,7 @@ Verify access tokens (JWKS from OIDC discovery, parsed once, refetched on an unk
 with RFC 9457 problem bodies. See libs/authz/README.md.
 """
 
+from authz._client import OAuthClient, OutboundAuthError
 from authz._fastapi import STATE_KEY, Authenticator, bearer_token, get_principal, require
 from authz._jwks import JwksCache, KeySource, StaticKeySource
 from authz._principal import Kind, Principal, Source
@@ -20,6 +21,7 @@ from authz._verify import ACCESS_TOKEN_TYPES, TokenVerifier
 from authz.exceptions import (
     AuthzError,
     ConfigurationError,
+    DelegationRefused,
     DisallowedAlgorithm,
     ExpiredToken,
     Forbidden,
@@ -32,9 +34,11 @@ from authz.exceptions import (
     MissingScope,
     MissingToken,
     NotAuthenticated,
+    NotDelegated,
     TokenNotYetValid,
     UnknownKey,
     WrongAudience,
+    WrongClient,
     WrongIssuer,
     WrongPrincipalKind,
     WrongTokenType,
@@ -48,6 +52,7 @@ __all__ = [
     "AuthzError",
     "AuthzSettings",
     "ConfigurationError",
+    "DelegationRefused",
     "DisallowedAlgorithm",
     "ExpiredToken",
     "Forbidden",
@@ -64,6 +69,9 @@ __all__ = [
     "MissingToken",
     "Mode",
     "NotAuthenticated",
+    "NotDelegated",
+    "OAuthClient",
+    "OutboundAuthError",
     "Principal",
     "ProblemResponse",
     "Source",
@@ -72,6 +80,7 @@ __all__ = [
     "TokenVerifier",
     "UnknownKey",
     "WrongAudience",
+    "WrongClient",
     "WrongIssuer",
     "WrongPrincipalKind",
     "WrongTokenType",

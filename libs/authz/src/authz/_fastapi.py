@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 import httpx
 from fastapi import Depends, Request
@@ -24,16 +24,30 @@ class Authenticator:
     yield it in the state under `"authz"`; the dependencies below find it there.
     """
 
-    def __init__(self, settings: AuthzSettings, verifier: TokenVerifier) -> None:
+    def __init__(
+        self,
+        settings: AuthzSettings,
+        verifier: TokenVerifier,
+        *,
+        delegation: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
         settings.check_mode_implemented()
         if not settings.audience:
             raise exc.ConfigurationError("AUTHZ_AUDIENCE is not set: a service must name the audience it accepts")
         self.settings = settings
         self.verifier = verifier
+        #: Which actors may act for a user here, and for which operations: {"shares": {"read", "grant"}}.
+        #: A delegated token for anything else is refused (delegation, not a trusted subsystem).
+        self.delegation = {actor: frozenset(ops) for actor, ops in (delegation or {}).items()}
 
     @classmethod
     def from_settings(
-        cls, settings: AuthzSettings, client: httpx.AsyncClient | None = None, *, keys: KeySource | None = None
+        cls,
+        settings: AuthzSettings,
+        client: httpx.AsyncClient | None = None,
+        *,
+        keys: KeySource | None = None,
+        delegation: Mapping[str, Iterable[str]] | None = None,
     ) -> Authenticator:
         """An authenticator whose keys come from the issuer's JWKS over `client`, or from `keys` (the
         issuer itself holds its keys and passes them here)."""
@@ -55,7 +69,7 @@ class Authenticator:
             token_types=[t.lower() for t in settings.token_types],
             cache_size=settings.token_cache_size,
         )
-        return cls(settings, verifier)
+        return cls(settings, verifier, delegation=delegation)
 
     async def warm(self) -> None:
         """Fetch the issuer's keys at start-up (if they come over HTTP) so no request waits for them."""
@@ -73,7 +87,16 @@ class Authenticator:
     async def authenticate(self, request: Request) -> Principal:
         token = bearer_token(request)
         claims = await self.verifier.verify(token)
-        return Principal.from_claims(claims, source=Source.VERIFIED_TOKEN, mode=self.settings.mode)
+        return Principal.from_claims(claims, source=Source.VERIFIED_TOKEN, mode=self.settings.mode, token=token)
+
+    def check_delegation(self, principal: Principal, operation: str | None) -> None:
+        """Refuse a delegated call unless its actor may perform `operation` here."""
+        if not principal.actor:
+            return
+        actor = principal.actor[0]
+        if operation is None or operation not in self.delegation.get(actor, frozenset()):
+            what = f"'{operation}'" if operation else "this"
+            raise exc.DelegationRefused(f"{actor} may not do {what} on behalf of a user here")
 
 
 def bearer_token(request: Request) -> str:
@@ -106,8 +129,17 @@ def require(
     scopes: Iterable[str] = (),
     roles: Iterable[str] = (),
     kind: Kind | None = None,
+    clients: Iterable[str] | None = None,
+    operation: str | None = None,
+    delegated_only: bool = False,
 ) -> Callable[..., Awaitable[Principal]]:
-    """A dependency that demands all `scopes`, all `roles`, and the principal `kind` (if given).
+    """A dependency that demands the caller's `kind`, client, delegation, `scopes` and `roles`.
+
+    - `clients`: only these OAuth clients (e.g. `{"reminders"}` for a service endpoint).
+    - `operation`: the name under which a delegated call (a token with `act`) may reach this endpoint;
+      the service's delegation table says which actor may do which operation. Without it, or for an
+      actor the table does not allow, a delegated call is refused.
+    - `delegated_only`: a user's own token is refused; only an allowed actor acting for the user passes.
 
     Use through a named alias in the service's `auth.py`, so handlers read as what they need::
 
@@ -115,10 +147,16 @@ def require(
     """
     needed_scopes = frozenset(scopes)
     needed_roles = frozenset(roles)
+    allowed_clients = frozenset(clients) if clients is not None else None
 
-    async def dependency(principal: Principal = Depends(get_principal)) -> Principal:  # noqa: B008
+    async def dependency(request: Request, principal: Principal = Depends(get_principal)) -> Principal:  # noqa: B008
         if kind is not None and principal.kind is not kind:
             raise exc.WrongPrincipalKind(f"this endpoint is for a {kind.value}, not a {principal.kind.value}")
+        if allowed_clients is not None and principal.client_id not in allowed_clients:
+            raise exc.WrongClient(f"client {principal.client_id!r} may not call this endpoint")
+        if delegated_only and not principal.actor:
+            raise exc.NotDelegated()
+        getattr(request.state, STATE_KEY).check_delegation(principal, operation)
         missing = needed_scopes - principal.scopes
         if missing:
             raise exc.MissingScope(missing)

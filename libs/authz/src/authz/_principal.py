@@ -58,6 +58,9 @@ class Principal:
     mode: Mode = Mode.PASSTHROUGH
     source: Source = Source.VERIFIED_TOKEN
     claims: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: The bearer token itself, for token exchange when this service acts for the caller. Never logged,
+    #: never in `whoami()`.
+    token: str | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_claims(
@@ -67,6 +70,7 @@ class Principal:
         source: Source = Source.VERIFIED_TOKEN,
         mode: Mode = Mode.PASSTHROUGH,
         mesh_peer: str | None = None,
+        token: str | None = None,
     ) -> Principal:
         client_id = claims.get("client_id") or claims.get("azp")
         # RFC 9068 section 2.2: with no resource owner (client credentials) `sub` names the client itself.
@@ -89,6 +93,7 @@ class Principal:
             mode=mode,
             source=source,
             claims=dict(claims),
+            token=token,
         )
 
     @property

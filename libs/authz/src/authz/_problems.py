@@ -12,11 +12,13 @@ import re
 from http import HTTPStatus
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from authz._client import OutboundAuthError
 from authz.exceptions import AuthzError, MissingScope
 
 log = logging.getLogger("authz.problems")
@@ -82,7 +84,8 @@ def authz_error_response(error: AuthzError, *, realm: str, instance: str | None 
 
 
 def install_problem_handlers(app: FastAPI, *, realm: str) -> None:
-    """Render every error of `app` as problem details: auth refusals, HTTP errors, 422s and crashes.
+    """Render every error of `app` as problem details: auth refusals, HTTP errors, 422s, a failed call
+    to another service (502/504) and crashes (500).
 
     `realm` names the protected resource in `WWW-Authenticate` challenges (the service's name).
     """
@@ -105,6 +108,28 @@ def install_problem_handlers(app: FastAPI, *, realm: str) -> None:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in error.errors()]
         return problem(422, "validation-error", "the request is malformed", instance=request.url.path, errors=errors)
 
+    async def on_outbound_auth_error(request: Request, error: Exception) -> ProblemResponse:
+        log.warning("outbound token refused on %s %s: %s", request.method, request.url.path, error)
+        return problem(
+            502,
+            "upstream-auth-failed",
+            "this service could not get a token to call another one",
+            instance=request.url.path,
+        )
+
+    async def on_upstream_error(request: Request, error: Exception) -> ProblemResponse:
+        log.warning("upstream call failed on %s %s: %r", request.method, request.url.path, error)
+        if isinstance(error, httpx.TimeoutException):
+            return problem(
+                504,
+                "upstream-timeout",
+                "a service this one depends on did not answer in time",
+                instance=request.url.path,
+            )
+        return problem(
+            502, "upstream-unavailable", "a service this one depends on could not be reached", instance=request.url.path
+        )
+
     async def on_unexpected(request: Request, error: Exception) -> ProblemResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
         return problem(
@@ -114,4 +139,6 @@ def install_problem_handlers(app: FastAPI, *, realm: str) -> None:
     app.add_exception_handler(AuthzError, on_authz_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(OutboundAuthError, on_outbound_auth_error)
+    app.add_exception_handler(httpx.HTTPError, on_upstream_error)
     app.add_exception_handler(Exception, on_unexpected)

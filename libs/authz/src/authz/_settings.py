@@ -45,6 +45,8 @@ class AuthzSettings(BaseSettings):
     identity_url: str | None = None
     #: Skip discovery and fetch the JWKS from this URL.
     jwks_url: str | None = None
+    #: Skip discovery and use this token endpoint for outbound tokens.
+    token_url: str | None = None
     #: The audience this service accepts (its API name; an absolute URI with an RFC 8707 IdP).
     #: Unset, `for_service(name)` makes it the service's name.
     audience: str | None = None

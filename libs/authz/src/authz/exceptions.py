@@ -142,5 +142,26 @@ class WrongPrincipalKind(Forbidden):
     slug = "wrong-principal-kind"
 
 
+class WrongClient(Forbidden):
+    """The calling client is not one this endpoint serves."""
+
+    oauth_error = None
+    slug = "wrong-client"
+
+
+class DelegationRefused(Forbidden):
+    """A delegated call (a token with `act`) for an operation this service does not allow that actor."""
+
+    oauth_error = None
+    slug = "delegation-refused"
+
+
+class NotDelegated(Forbidden):
+    """This endpoint takes only delegated calls (a service acting for a user), and this call is not one."""
+
+    oauth_error = None
+    slug = "not-delegated"
+
+
 class ConfigurationError(Exception):
     """`authz` was configured in a way it refuses to run with (it fails closed)."""

@@ -38,6 +38,10 @@ def health_router() -> APIRouter:
     def metrics(request: Request) -> str:
         """Auth counters in the Prometheus text format: watch a key rotation cost one JWKS fetch."""
         authenticator: authz.Authenticator = request.state.authz
-        return "".join(f"{name} {value}\n" for name, value in authenticator.metrics().items())
+        metrics = authenticator.metrics()
+        oauth: authz.OAuthClient | None = getattr(request.state, "oauth", None)
+        if oauth is not None:
+            metrics |= oauth.metrics()
+        return "".join(f"{name} {value}\n" for name, value in metrics.items())
 
     return router

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     realm_file: Path = DEMO_REALM
     signing_alg: Literal["ES256", "RS256"] = "ES256"
     access_token_lifetime_seconds: int = Field(default=900, ge=10, le=86_400)
+    #: Delegated tokens from token exchange live shorter, and never beyond their subject token.
+    exchanged_token_lifetime_seconds: int = Field(default=300, ge=5, le=3600)
     #: A new key is in the JWKS this long before it signs (publish first), so every verifier that
     #: refreshes its JWKS at least this often knows it before the first token signed with it arrives.
     key_publish_delay_seconds: float = Field(default=10.0, ge=0)

@@ -38,6 +38,9 @@ class TokenService:
             RingKeySource(ring), issuer=issuer, audience=None, leeway_seconds=0, cache_size=0, clock=clock
         )
 
+    def now(self) -> float:
+        return self._clock()
+
     def issue(
         self,
         *,

@@ -7,14 +7,14 @@ from typing import Any
 from fastapi import APIRouter
 
 from identity.deps import RealmDep, RingDep, SettingsDep
-from identity.realm import GRANT_CLIENT_CREDENTIALS, GRANT_PASSWORD
+from identity.realm import GRANT_CLIENT_CREDENTIALS, GRANT_PASSWORD, GRANT_TOKEN_EXCHANGE
 
 router = APIRouter(tags=["discovery"])
 
 
 def metadata(settings, realm) -> dict[str, Any]:
     base = settings.issuer.rstrip("/")
-    grants = [GRANT_CLIENT_CREDENTIALS]
+    grants = [GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE]
     if settings.allow_password_grant:
         grants.append(GRANT_PASSWORD)
     return {

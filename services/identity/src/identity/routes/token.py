@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from identity.deps import RealmDep, SettingsDep, TokensDep
 from identity.oauth import NO_STORE, OAuthError, authenticate_client, read_form
-from identity.realm import GRANT_CLIENT_CREDENTIALS, GRANT_PASSWORD, Client, Realm
+from identity.realm import GRANT_CLIENT_CREDENTIALS, GRANT_PASSWORD, GRANT_TOKEN_EXCHANGE, Client, Realm
 from identity.settings import Settings
 from identity.tokens import TokenService
 
@@ -53,7 +53,7 @@ def token_response(token: str, claims: dict[str, Any], **extra: Any) -> JSONResp
     return JSONResponse(body, headers=NO_STORE)
 
 
-def _client_credentials(
+async def _client_credentials(
     request: Request, form: dict[str, str], client: Client, realm: Realm, tokens: TokenService, settings: Settings
 ) -> JSONResponse:
     if client.public:
@@ -64,7 +64,7 @@ def _client_credentials(
     return token_response(token, claims)
 
 
-def _password(
+async def _password(
     request: Request, form: dict[str, str], client: Client, realm: Realm, tokens: TokenService, settings: Settings
 ) -> JSONResponse:
     username, password = form.get("username"), form.get("password")
@@ -79,10 +79,72 @@ def _password(
     return token_response(token, claims)
 
 
-Grant = Callable[[Request, dict[str, str], Client, Realm, TokenService, Settings], JSONResponse]
+#: RFC 8693 section 3: the token types this server accepts as subject tokens and issues.
+TOKEN_TYPE_ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
+TOKEN_TYPE_JWT = "urn:ietf:params:oauth:token-type:jwt"
+_EXCHANGEABLE = (TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT)
+
+
+async def _token_exchange(
+    request: Request, form: dict[str, str], client: Client, realm: Realm, tokens: TokenService, settings: Settings
+) -> JSONResponse:
+    """RFC 8693 delegation: a token for one audience, `sub` the user, `act.sub` the requesting client.
+
+    Any problem with the subject token — invalid, expired, revoked, not meant for this client, without
+    a user — is `invalid_request`, as RFC 8693 section 2.2.2 requires (not `invalid_grant`).
+    """
+    if client.public:
+        raise OAuthError("unauthorized_client", "a public client cannot exchange tokens")
+    subject_token, subject_type = form.get("subject_token"), form.get("subject_token_type")
+    if not subject_token or not subject_type:
+        raise OAuthError("invalid_request", "subject_token and subject_token_type are required")
+    if subject_type not in _EXCHANGEABLE:
+        raise OAuthError("invalid_request", f"subject_token_type {subject_type!r} is not supported")
+    if form.get("requested_token_type", TOKEN_TYPE_ACCESS_TOKEN) not in _EXCHANGEABLE:
+        raise OAuthError("invalid_request", "only access tokens can be requested")
+    if "actor_token" in form:
+        raise OAuthError("invalid_request", "actor_token is not supported: the authenticated client is the actor")
+    subject = await tokens.active_claims(subject_token)
+    if subject is None:
+        raise OAuthError("invalid_request", "the subject_token is not an active token of this issuer")
+    subject_aud = subject["aud"] if isinstance(subject["aud"], list) else [subject["aud"]]
+    if client.client_id not in subject_aud:
+        raise OAuthError("invalid_request", f"the subject_token is not meant for {client.client_id!r}")
+    user = realm.users_by_id.get(subject["sub"])
+    if user is None:
+        raise OAuthError("invalid_request", "the subject_token has no user to act for")
+    if not request.state.form_lists["audience"] + request.state.form_lists["resource"]:
+        raise OAuthError("invalid_request", "name the one audience the token is for")
+    audiences = requested_audiences(request, client)
+    if len(audiences) != 1:
+        raise OAuthError("invalid_target", "a delegated token is for exactly one audience")
+    scopes = granted_scopes(form, client, realm, audiences)
+    beyond = scopes - frozenset(str(subject.get("scope", "")).split())
+    if beyond:
+        raise OAuthError(
+            "invalid_scope", f"can only narrow the subject token's scopes, not add {' '.join(sorted(beyond))}"
+        )
+    act: dict[str, object] = {"sub": client.client_id}
+    if isinstance(subject.get("act"), dict):
+        act["act"] = subject["act"]  # RFC 8693 section 4.1: the prior actor chain nests inside
+    lifetime = max(1, min(settings.exchanged_token_lifetime_seconds, int(subject["exp"] - tokens.now())))
+    token, claims = tokens.issue(
+        client=client,
+        grant=GRANT_TOKEN_EXCHANGE,
+        audiences=audiences,
+        scopes=scopes,
+        user=user,
+        lifetime=lifetime,
+        extra={"act": act},
+    )
+    return token_response(token, claims, issued_token_type=TOKEN_TYPE_ACCESS_TOKEN)
+
+
+Grant = Callable[[Request, dict[str, str], Client, Realm, TokenService, Settings], Awaitable[JSONResponse]]
 GRANTS: dict[str, Grant] = {
     GRANT_CLIENT_CREDENTIALS: _client_credentials,
     GRANT_PASSWORD: _password,
+    GRANT_TOKEN_EXCHANGE: _token_exchange,
 }
 
 
@@ -99,4 +161,4 @@ async def token(request: Request, realm: RealmDep, tokens: TokensDep, settings: 
     client = authenticate_client(request, form, realm, allow_public=True)
     if grant_type not in client.grant_types:
         raise OAuthError("unauthorized_client", f"client {client.client_id!r} may not use {grant_type}")
-    return grant(request, form, client, realm, tokens, settings)
+    return await grant(request, form, client, realm, tokens, settings)

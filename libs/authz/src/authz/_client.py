@@ -1,0 +1,186 @@
+"""Outbound auth: a service's own token (client credentials) and a user's delegated one (token exchange).
+
+Both are `httpx.Auth` classes, so service code stays `await http.get(url, auth=auth)`. Tokens are cached
+until shortly before they expire and fetched one at a time per cache key, so a burst of calls costs the
+issuer one token request. Ref: https://www.rfc-editor.org/rfc/rfc6749#section-4.4 (client credentials),
+https://www.rfc-editor.org/rfc/rfc8693 (token exchange).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import AsyncGenerator, Generator
+from dataclasses import dataclass
+
+import httpx
+
+from authz._settings import AuthzSettings
+
+log = logging.getLogger("authz.client")
+
+GRANT_CLIENT_CREDENTIALS = "client_credentials"
+GRANT_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+TOKEN_TYPE_ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
+
+
+class OutboundAuthError(Exception):
+    """The issuer would not give this service a token (it answers 502 to its own caller)."""
+
+    def __init__(self, message: str, *, error: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+        self.status = status
+
+
+@dataclass(frozen=True)
+class _Token:
+    value: str
+    expires_at: float
+
+
+class OAuthClient:
+    """This service as an OAuth client of the issuer: hands out `httpx.Auth` objects that carry tokens.
+
+    Build one per service in the lifespan and keep it: the token caches live here.
+
+        oauth = OAuthClient(http, settings.authz, client_id="reminders", client_secret=secret)
+        due = await http.get(f"{todos}/todos/due", auth=oauth.client_credentials("todos", "todos:due:read"))
+        mine = await http.get(url, auth=oauth.token_exchange(principal.token, "todos", "todos:read"))
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        settings: AuthzSettings,
+        *,
+        client_id: str,
+        client_secret: str,
+        refresh_margin_seconds: float = 30.0,
+        exchange_cache_size: int = 10_000,
+        clock=time.time,
+    ) -> None:
+        self._http = http
+        self._settings = settings
+        self._client_id = client_id
+        self._secret = client_secret
+        self._margin = refresh_margin_seconds
+        self._clock = clock
+        self._token_url: str | None = settings.token_url
+        self._cache: dict[tuple[str, ...], _Token] = {}
+        self._locks: dict[tuple[str, ...], asyncio.Lock] = {}
+        self._exchange_cache_size = exchange_cache_size
+        #: Tokens fetched from the issuer, per grant: a learner can watch one token serve many calls.
+        self.fetched: dict[str, int] = {GRANT_CLIENT_CREDENTIALS: 0, GRANT_TOKEN_EXCHANGE: 0}
+
+    @property
+    def client_id(self) -> str:
+        return self._client_id
+
+    def client_credentials(self, audience: str, scope: str) -> httpx.Auth:
+        """The service's own token for `audience` with `scope` (no user involved)."""
+        return _OAuthAuth(self, (GRANT_CLIENT_CREDENTIALS, audience, scope), {"audience": audience, "scope": scope})
+
+    def token_exchange(self, subject_token: str, audience: str, scope: str) -> httpx.Auth:
+        """A token for `audience`, on behalf of the user of `subject_token` (RFC 8693 delegation: the
+        result's `sub` is the user, its `act.sub` this client). Cached per subject token, audience, scope."""
+        digest = hashlib.sha256(subject_token.encode()).hexdigest()
+        form = {
+            "subject_token": subject_token,
+            "subject_token_type": TOKEN_TYPE_ACCESS_TOKEN,
+            "requested_token_type": TOKEN_TYPE_ACCESS_TOKEN,
+            "audience": audience,
+            "scope": scope,
+        }
+        return _OAuthAuth(self, (GRANT_TOKEN_EXCHANGE, digest, audience, scope), form)
+
+    def metrics(self) -> dict[str, float]:
+        return {f'authz_outbound_tokens_fetched_total{{grant="{g}"}}': n for g, n in self.fetched.items()}
+
+    async def token(self, key: tuple[str, ...], form: dict[str, str], *, force: bool = False) -> str:
+        cached = self._cache.get(key)
+        if cached and not force and cached.expires_at - self._margin > self._clock():
+            return cached.value
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            cached = self._cache.get(key)  # someone may have fetched it while we waited
+            if cached and not force and cached.expires_at - self._margin > self._clock():
+                return cached.value
+            token = await self._fetch(key[0], form)
+            self._remember(key, token)
+            return token.value
+
+    def forget(self, key: tuple[str, ...]) -> None:
+        self._cache.pop(key, None)
+
+    def _remember(self, key: tuple[str, ...], token: _Token) -> None:
+        if key[0] == GRANT_TOKEN_EXCHANGE:
+            now = self._clock()
+            for old in [k for k, t in self._cache.items() if t.expires_at <= now]:
+                del self._cache[old]
+                self._locks.pop(old, None)
+            exchanged = [k for k in self._cache if k[0] == GRANT_TOKEN_EXCHANGE]
+            if len(exchanged) >= self._exchange_cache_size:
+                del self._cache[exchanged[0]]
+                self._locks.pop(exchanged[0], None)
+        self._cache[key] = token
+
+    async def _fetch(self, grant: str, form: dict[str, str]) -> _Token:
+        url = await self._endpoint()
+        try:
+            response = await self._http.post(
+                url, data={"grant_type": grant, **form}, auth=httpx.BasicAuth(self._client_id, self._secret)
+            )
+        except httpx.HTTPError as e:
+            raise OutboundAuthError(f"the token endpoint did not answer: {type(e).__name__}") from e
+        if response.status_code != 200:
+            error = _oauth_error(response)
+            raise OutboundAuthError(
+                f"the issuer refused a {grant} token: {error or response.status_code}",
+                error=error,
+                status=response.status_code,
+            )
+        body = response.json()
+        self.fetched[grant] = self.fetched.get(grant, 0) + 1
+        log.info("token fetched", extra={"grant": grant, "client_id": self._client_id})
+        return _Token(body["access_token"], self._clock() + float(body.get("expires_in", 60)))
+
+    async def _endpoint(self) -> str:
+        if self._token_url is None:
+            try:
+                response = await self._http.get(self._settings.discovery_url)
+                response.raise_for_status()
+                self._token_url = str(response.json()["token_endpoint"])
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
+                raise OutboundAuthError(f"could not discover the token endpoint: {type(e).__name__}") from e
+        return self._token_url
+
+
+def _oauth_error(response: httpx.Response) -> str | None:
+    try:
+        return str(response.json().get("error"))
+    except (ValueError, AttributeError):
+        return None
+
+
+class _OAuthAuth(httpx.Auth):
+    """Adds `Authorization: Bearer …` from the client's cache; on a 401 fetches a fresh token once."""
+
+    def __init__(self, client: OAuthClient, key: tuple[str, ...], form: dict[str, str]) -> None:
+        self._client = client
+        self._key = key
+        self._form = form
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        raise RuntimeError("OAuthClient tokens are for httpx.AsyncClient")
+        yield request  # pragma: no cover - makes this a generator
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        request.headers["Authorization"] = f"Bearer {await self._client.token(self._key, self._form)}"
+        response = yield request
+        if response.status_code == 401:
+            # The token may have been revoked or the issuer's keys rotated past it: one fresh try.
+            request.headers["Authorization"] = f"Bearer {await self._client.token(self._key, self._form, force=True)}"
+            yield request
