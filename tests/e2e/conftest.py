@@ -9,6 +9,8 @@ Layout — this file holds fixture wiring only; helpers live in `infra/`; one fi
     test_isolation.py       alice's todos are alice's; bad tokens are refused; bad input is a 422
     test_key_rotation.py    publish-first rotation: no failed request, one JWKS refetch
     test_restart.py         identity restarts and loses nothing (keys, revocations)
+    test_sharing.py         alice shares with bob through `shares`, which acts for her by token exchange
+    test_reminders.py       reminders, with its own token, mails what falls due — once
 
 The suite is started once per database kind (session scope): the embedded SQLite default, and
 PostgreSQL, for which `make test` finds or starts a server (scripts/with-postgres). Neither is skipped.
@@ -28,7 +30,8 @@ from devstack.ports import free_ports
 from tests.e2e.infra.client import SuiteClient
 from tests.e2e.infra.databases import postgres_databases, sqlite_databases
 
-SERVICES = ["identity", "todos"]
+PROCESSES = ["identity", "mailsink", "todos", "reminders", "shares"]
+DATABASES = ["identity", "todos", "reminders", "shares"]
 E2E_DIR = Path(__file__).parent
 
 
@@ -43,22 +46,27 @@ def suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     run_dir = tmp_path_factory.mktemp(f"suite-{request.param}")
     with ExitStack() as stack:
         if request.param == "postgres":
-            databases = stack.enter_context(postgres_databases(SERVICES))
+            databases = stack.enter_context(postgres_databases(DATABASES))
         else:
-            databases = sqlite_databases(run_dir, SERVICES)
+            databases = sqlite_databases(run_dir, DATABASES)
         config = devstack.suite.SuiteConfig(
             run_dir=run_dir,
-            ports=dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True)),
+            ports=dict(zip(PROCESSES, free_ports(len(PROCESSES)), strict=True)),
             database_urls=databases,
             # Short enough for a test to wait out, long enough to observe "published, not yet signing".
             key_publish_delay_seconds=2.0,
             jwks_min_refetch_seconds=0.5,
+            # Reminder scans run when a test asks (POST /reminders/run, the run-once command), so that
+            # "sent once, not twice" is about our runs and not a background timer's.
+            reminders_interval_seconds=0,
         )
         processes = stack.enter_context(devstack.suite.Suite(config))
         http = stack.enter_context(httpx.Client(timeout=10))
         yield SuiteClient(
             identity_url=config.url("identity"),
             todos_url=config.url("todos"),
+            shares_url=config.url("shares"),
+            reminders_url=config.url("reminders"),
             database_kind=request.param,
             database_urls=databases,
             processes=processes,

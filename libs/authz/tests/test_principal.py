@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from authz import Kind, Mode, Principal, Source
+from authz import Kind, MalformedToken, Mode, Principal, Source
 
 USER_SUB = "3f2b8c1e-7a4d-4e5f-9b60-a11ce0000001"
 WHOAMI_KEYS = {
@@ -108,7 +108,14 @@ class TestActorChain:
         for n in range(1, 40):
             act = {"sub": f"actor-{n}", "act": act}
 
-        assert len(Principal.from_claims(claims(act=act)).actor) == 16
+        with pytest.raises(MalformedToken):
+            Principal.from_claims(claims(act=act))
+
+    @pytest.mark.parametrize("act", ["shares", {"client": "shares"}, {"sub": 7}, {"sub": "shares", "act": "gw"}])
+    def test_a_malformed_act_is_refused_not_ignored(self, act):
+        # Read leniently, a malformed act would make a delegated token look like the user's own.
+        with pytest.raises(MalformedToken):
+            Principal.from_claims(claims(act=act))
 
 
 class TestAudienceAndProvenance:

@@ -3,14 +3,17 @@
 Every request goes through the real `authz` verifier: the issuer's discovery document and JWKS are
 served by `FakeIssuer.transport`, so nothing here reaches the network.
 
-The callers (Polar's style): `alice` and `bob` are plain users, `carol` is a user with the admin role.
-Each fixture is the request headers for that caller (a dict with `.sub` and `.username` attached).
+The callers (Polar's style): `alice`, `bob` and `dave` are plain users, `carol` is a user with the admin
+role. Each fixture is the request headers for that caller (a dict with `.sub` and `.username` attached).
+`delegated(user)` is a service (by default `shares`) acting for that user (RFC 8693 `act`);
+`service_caller(client_id)` is a service's own client-credentials token.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -21,7 +24,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 import authz
 from authz.testing import FakeIssuer
 from todos.app import create_app
-from todos.models import Todo
+from todos.models import AuditEntry, Grant, Todo
 from todos.settings import Settings
 
 # Starlette warns (once, on import) that its TestClient would rather run on `httpx2`, which the workspace
@@ -41,8 +44,12 @@ USER_AUDIENCE = ["todos", "shares", "reminders"]
 ALICE_SUB = "3f2b8c1e-7a4d-4e5f-9b60-a11ce0000001"
 BOB_SUB = "8d9e0f1a-2b3c-4d5e-8f70-b0b000000002"
 CAROL_SUB = "c4a7e1d2-5f6b-4c8d-9e01-ca201000003a"
+DAVE_SUB = "d4e5f6a7-b8c9-4d0e-8f12-da4e00000004"
 
 SERVICE_CLIENT = "reminders"
+#: The actor todos lets act for a user (settings `delegated_actors`), and the scope it asks for.
+SHARES_CLIENT = "shares"
+DELEGATED_SCOPE = "todos:read todos:share"
 
 
 class Caller(dict[str, str]):
@@ -82,6 +89,19 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 
 @pytest.fixture
+def make_client(settings: Settings, issuer: FakeIssuer) -> Iterator[Callable[..., TestClient]]:
+    """A second app with some settings changed (e.g. `delegated_actors={}`), on the SAME database as
+    `client`: data made through `client` is there to be refused (or not) by the other app."""
+    with ExitStack() as stack:
+
+        def make(**overrides: Any) -> TestClient:
+            app = create_app(settings.model_copy(update=overrides), transport=issuer.transport)
+            return stack.enter_context(TestClient(app, raise_server_exceptions=False))
+
+        yield make
+
+
+@pytest.fixture
 def make_caller(issuer: FakeIssuer) -> Callable[..., Caller]:
     """Headers for a user token; override scope, roles, audience, lifetime or any claim."""
 
@@ -116,6 +136,65 @@ def bob(make_caller) -> Caller:
 @pytest.fixture
 def carol(make_caller) -> Caller:
     return make_caller(CAROL_SUB, username="carol", roles=("user", "admin"))
+
+
+@pytest.fixture
+def dave(make_caller) -> Caller:
+    return make_caller(DAVE_SUB, username="dave")
+
+
+@pytest.fixture
+def delegated(issuer: FakeIssuer) -> Callable[..., Caller]:
+    """Headers for a delegated token: `actor` (a service) acting for `user` (RFC 8693 `act`).
+
+    `sub` is the user, `client_id` the acting service, `act` = {"sub": actor} unless `act` is given
+    (a nested chain, or None for no `act` claim at all).
+    """
+    missing = object()
+
+    def make(
+        user: Caller,
+        actor: str = SHARES_CLIENT,
+        *,
+        scope: str = DELEGATED_SCOPE,
+        act: Any = missing,
+        roles: Iterable[str] = ("user",),
+        **claims: Any,
+    ) -> Caller:
+        if act is missing:
+            act = {"sub": actor}
+        if act is not None:
+            claims["act"] = act
+        token = issuer.token(
+            sub=user.sub,
+            username=user.username,
+            roles=roles,
+            scope=scope,
+            audience=AUDIENCE,
+            client_id=actor,
+            **claims,
+        )
+        return Caller(token, sub=user.sub, username=user.username)
+
+    return make
+
+
+@pytest.fixture
+def service_caller(issuer: FakeIssuer) -> Callable[..., Caller]:
+    """Headers for a service's own client-credentials token (sub == client_id, no user behind it)."""
+
+    def make(
+        client_id: str = SERVICE_CLIENT,
+        *,
+        scope: str = "todos:due:read",
+        roles: Iterable[str] = (),
+        audience: str | list[str] = AUDIENCE,
+        **claims: Any,
+    ) -> Caller:
+        token = issuer.token(sub=client_id, client_id=client_id, roles=roles, scope=scope, audience=audience, **claims)
+        return Caller(token, sub=client_id)
+
+    return make
 
 
 @pytest.fixture
@@ -163,5 +242,31 @@ def db_rows(client: TestClient) -> Callable[[], list[dict[str, Any]]]:
     def rows() -> list[dict[str, Any]]:
         with Session(engine) as session:
             return [todo.model_dump() for todo in session.exec(select(Todo).order_by(col(Todo.id))).all()]
+
+    return rows
+
+
+@pytest.fixture
+def grant_rows(client: TestClient) -> Callable[[], list[dict[str, Any]]]:
+    """Every row of the grants table, read straight from the database."""
+    engine = client.app_state["engine"]
+
+    def rows() -> list[dict[str, Any]]:
+        with Session(engine) as session:
+            statement = select(Grant).order_by(col(Grant.todo_id), col(Grant.grantee_id))
+            return [grant.model_dump() for grant in session.exec(statement).all()]
+
+    return rows
+
+
+@pytest.fixture
+def audit_rows(client: TestClient) -> Callable[[], list[dict[str, Any]]]:
+    """Every row of the audit log, oldest first, read straight from the database."""
+    engine = client.app_state["engine"]
+
+    def rows() -> list[dict[str, Any]]:
+        with Session(engine) as session:
+            statement = select(AuditEntry).order_by(col(AuditEntry.at), col(AuditEntry.id))
+            return [entry.model_dump() for entry in session.exec(statement).all()]
 
     return rows

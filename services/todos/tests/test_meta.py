@@ -22,6 +22,11 @@ TODOS_ENDPOINTS = {
     ("PATCH", "/todos/{todo_id}"),
     ("DELETE", "/todos/{todo_id}"),
     ("GET", "/todos/whoami"),
+    ("GET", "/todos/shared"),
+    ("GET", "/todos/due"),
+    ("GET", "/todos/audit"),
+    ("PUT", "/todos/{todo_id}/grants/{grantee_id}"),
+    ("DELETE", "/todos/{todo_id}/grants/{grantee_id}"),
 }
 
 

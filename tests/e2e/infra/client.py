@@ -18,6 +18,8 @@ class SuiteClient:
 
     identity_url: str
     todos_url: str
+    shares_url: str
+    reminders_url: str
     database_kind: str
     database_urls: dict[str, str]
     processes: devstack.suite.Suite
@@ -42,11 +44,35 @@ class SuiteClient:
         assert response.status_code == 200, response.text
         return response.json()["access_token"]
 
-    def todos(self, method: str, path: str = "", token: str | None = None, **kwargs: Any) -> httpx.Response:
+    def client_token(self, client_id: str, **form: str) -> str:
+        """A token from the realm's confidential client `client_id` (its secret was generated at start-up)."""
+        response = self.http.post(
+            self.discovery()["token_endpoint"],
+            data={"grant_type": "client_credentials", **form},
+            auth=(client_id, self.processes.secrets[client_id]),
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["access_token"]
+
+    def call(self, base: str, method: str, path: str, token: str | None, **kwargs: Any) -> httpx.Response:
         headers = kwargs.pop("headers", {})
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        return self.http.request(method, f"{self.todos_url}/todos{path}", headers=headers, **kwargs)
+        return self.http.request(method, f"{base}{path}", headers=headers, **kwargs)
+
+    def todos(self, method: str, path: str = "", token: str | None = None, **kwargs: Any) -> httpx.Response:
+        return self.call(self.todos_url, method, f"/todos{path}", token, **kwargs)
+
+    def shares(self, method: str, path: str = "", token: str | None = None, **kwargs: Any) -> httpx.Response:
+        return self.call(self.shares_url, method, f"/shares{path}", token, **kwargs)
+
+    def reminders(self, method: str, path: str = "", token: str | None = None, **kwargs: Any) -> httpx.Response:
+        return self.call(self.reminders_url, method, f"/reminders{path}", token, **kwargs)
+
+    def issued(self, client_id: str, grant_type: str) -> int:
+        """How many tokens identity issued to `client_id` with `grant_type` since it started."""
+        stats = self.http.get(f"{self.identity_url}/admin/stats", auth=self.admin_auth).json()["data"]
+        return sum(row["count"] for row in stats if (row["client_id"], row["grant_type"]) == (client_id, grant_type))
 
     def metric(self, name: str) -> float:
         for line in self.http.get(f"{self.todos_url}/metrics").text.splitlines():

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from authz._settings import Mode
+from authz.exceptions import MalformedToken
 
 
 class Kind(enum.StrEnum):
@@ -25,11 +26,14 @@ class Source(enum.StrEnum):
 
 
 def _actor_chain(claims: Mapping[str, Any]) -> tuple[str, ...]:
-    # RFC 8693 section 4.1: `act` nests, the outermost being the current actor.
+    # RFC 8693 section 4.1: `act` nests, the outermost being the current actor. A malformed `act` is
+    # refused: read leniently, it would make a delegated token look like the user's own.
     chain: list[str] = []
     act = claims.get("act")
-    while isinstance(act, Mapping) and "sub" in act and len(chain) < 16:
-        chain.append(str(act["sub"]))
+    while act is not None:
+        if not isinstance(act, Mapping) or not isinstance(act.get("sub"), str) or len(chain) >= 16:
+            raise MalformedToken("the token's act claim is malformed")
+        chain.append(act["sub"])
         act = act.get("act")
     return tuple(chain)
 

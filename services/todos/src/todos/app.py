@@ -29,7 +29,9 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
         # Issue #6 replaces this with Alembic migrations; until then the schema is created if missing.
         SQLModel.metadata.create_all(engine)
         async with httpx.AsyncClient(transport=transport, timeout=settings.authz.http_timeout_seconds) as http:
-            authenticator = authz.Authenticator.from_settings(settings.authz, http)
+            authenticator = authz.Authenticator.from_settings(
+                settings.authz, http, delegation=settings.delegated_actors
+            )
             await authenticator.warm()
             try:
                 yield State(settings=settings, engine=engine, http=http, authz=authenticator)

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from pydantic import ConfigDict, field_validator
-from sqlalchemy import Column, DateTime
+from sqlalchemy import Column, DateTime, ForeignKey, Uuid
 from sqlmodel import Field, SQLModel
 
 TITLE_MAX = 200
@@ -24,6 +24,13 @@ def aware_utc(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         raise ValueError("a timezone is required (for example 2026-12-01T09:00:00Z)")
     return value.astimezone(UTC)
+
+
+def stored_utc(value: datetime | None) -> datetime | None:
+    # SQLite hands datetimes back without a zone; they were stored as UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 class TodoBase(SQLModel):
@@ -79,15 +86,80 @@ class TodoPublic(TodoBase):
     created_at: datetime
     updated_at: datetime
 
-    # SQLite hands datetimes back without a zone; they were stored as UTC.
-    @field_validator("due_at", "created_at", "updated_at")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
+    _utc = field_validator("due_at", "created_at", "updated_at")(stored_utc)
 
 
 class TodosPublic(SQLModel):
     data: list[TodoPublic]
+    count: int
+
+
+class Grant(SQLModel, table=True):
+    """A todo shared with a user: the truth about access (shares keeps only the workflow around it)."""
+
+    __tablename__ = "grants"
+
+    todo_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("todos.id", ondelete="CASCADE"), primary_key=True))
+    grantee_id: str = Field(primary_key=True, max_length=255)
+    granted_by: str = Field(max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class GrantPublic(SQLModel):
+    todo_id: uuid.UUID
+    grantee_id: str
+    granted_by: str
+    created_at: datetime
+
+    _utc = field_validator("created_at")(stored_utc)
+
+
+class DueTodo(SQLModel):
+    """Only what a reminder needs: no notes, no done flag, nothing else of the user's."""
+
+    id: uuid.UUID
+    owner_id: str
+    title: str
+    due_at: datetime
+
+    _utc = field_validator("due_at")(stored_utc)
+
+
+class DueTodos(SQLModel):
+    data: list[DueTodo]
+    count: int
+
+
+class AuditEntry(SQLModel, table=True):
+    """One call made by a service: on its own account (client credentials) or for a user (delegated)."""
+
+    __tablename__ = "audit_log"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+    client_id: str = Field(max_length=255)
+    #: The acting service when delegated (`act.sub`), else None.
+    actor: str | None = Field(default=None, max_length=255)
+    #: On whose behalf: the user's sub for a delegated call, the client itself for its own.
+    subject: str = Field(max_length=255)
+    operation: str = Field(max_length=64)
+    todo_id: uuid.UUID | None = None
+    detail: str = Field(default="", max_length=255)
+
+
+class AuditEntryPublic(SQLModel):
+    id: uuid.UUID
+    at: datetime
+    client_id: str
+    actor: str | None
+    subject: str
+    operation: str
+    todo_id: uuid.UUID | None
+    detail: str
+
+    _utc = field_validator("at")(stored_utc)
+
+
+class AuditPublic(SQLModel):
+    data: list[AuditEntryPublic]
     count: int

@@ -1,18 +1,45 @@
-"""The todos API: `/todos` for a user's own todos, `/todos/whoami` for any caller."""
+"""The todos API.
+
+Users: their own todos (`/todos`, `/todos/{id}`) and those shared with them (`/todos/shared`).
+`shares`, acting for the owner (delegated token): grants (`/todos/{id}/grants/{user_id}`).
+`reminders`, with its own token: the due-soon query (`/todos/due`). The admin role: `/todos/audit`.
+"""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import AfterValidator
 
 from todos import service
-from todos.auth import AnyCaller, TodosRead, TodosWrite
+from todos.auth import (
+    AnyCaller,
+    AuditRead,
+    DueRead,
+    GrantRevoke,
+    GrantWrite,
+    SharedRead,
+    TodosList,
+    TodosRead,
+    TodosWrite,
+)
 from todos.deps import SessionDep, SettingsDep
-from todos.models import Todo, TodoCreate, TodoPublic, TodosPublic, TodoUpdate, aware_utc
+from todos.models import (
+    AuditEntryPublic,
+    AuditPublic,
+    DueTodo,
+    DueTodos,
+    GrantPublic,
+    Todo,
+    TodoCreate,
+    TodoPublic,
+    TodosPublic,
+    TodoUpdate,
+    aware_utc,
+)
 from todos.settings import SERVICE_NAME
 
 router = APIRouter(prefix="/todos", tags=["todos"])
@@ -28,9 +55,50 @@ def whoami(principal: AnyCaller) -> dict[str, Any]:
     return {"service": SERVICE_NAME, **principal.whoami()}
 
 
+@router.get("/shared")
+def read_shared_todos(
+    principal: SharedRead,
+    session: SessionDep,
+    settings: SettingsDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1)] = 50,
+) -> TodosPublic:
+    """Todos others shared with the caller (read-only for them)."""
+    todos, count = service.list_shared_with(session, principal, offset=offset, limit=min(limit, settings.page_size_max))
+    service.record_call(session, principal, "read_shared")
+    return TodosPublic(data=[TodoPublic.model_validate(t) for t in todos], count=count)
+
+
+@router.get("/due")
+def read_due_todos(
+    principal: DueRead,
+    session: SessionDep,
+    settings: SettingsDep,
+    within_seconds: Annotated[int, Query(ge=60)] = 86_400,
+) -> DueTodos:
+    """Open todos falling due within the window (24 h by default): only what a reminder needs."""
+    window = timedelta(seconds=min(within_seconds, settings.due_window_max_seconds))
+    todos = service.due_within(session, window)
+    service.record_call(session, principal, "read_due", detail=f"{len(todos)} due within {window}")
+    return DueTodos(data=[DueTodo.model_validate(t) for t in todos], count=len(todos))
+
+
+@router.get("/audit")
+def read_audit(
+    principal: AuditRead,
+    session: SessionDep,
+    settings: SettingsDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1)] = 50,
+) -> AuditPublic:
+    """Service and delegated calls, newest first: who, for whom, what."""
+    entries, count = service.read_audit(session, offset=offset, limit=min(limit, settings.page_size_max))
+    return AuditPublic(data=[AuditEntryPublic.model_validate(e) for e in entries], count=count)
+
+
 @router.get("")
 def read_todos(
-    principal: TodosRead,
+    principal: TodosList,
     session: SessionDep,
     settings: SettingsDep,
     done: bool | None = None,
@@ -62,8 +130,10 @@ def create_todo(principal: TodosWrite, session: SessionDep, body: TodoCreate, re
 
 @router.get("/{todo_id}")
 def read_todo(principal: TodosRead, session: SessionDep, todo_id: uuid.UUID) -> TodoPublic:
-    """One todo the caller may see; 404 whether it is missing or someone else's."""
-    return TodoPublic.model_validate(_visible(session, principal, todo_id))
+    """One todo the caller may see (own, shared with them, or any for admins); 404 otherwise."""
+    todo = _visible(session, principal, todo_id)
+    service.record_call(session, principal, "read", todo_id)
+    return TodoPublic.model_validate(todo)
 
 
 @router.patch("/{todo_id}")
@@ -77,6 +147,38 @@ def update_todo(principal: TodosWrite, session: SessionDep, todo_id: uuid.UUID, 
 def delete_todo(principal: TodosWrite, session: SessionDep, todo_id: uuid.UUID) -> None:
     """Delete a todo the caller owns (404 / 403 as for update)."""
     service.delete_todo(session, _writable(session, principal, todo_id))
+
+
+@router.put("/{todo_id}/grants/{grantee_id}")
+def grant_access(
+    principal: GrantWrite,
+    session: SessionDep,
+    todo_id: uuid.UUID,
+    grantee_id: Annotated[str, Path(min_length=1, max_length=255)],
+    response: Response,
+) -> GrantPublic:
+    """Share a todo: `shares`, acting for the owner, lets `grantee_id` read it. 201 new, 200 already there."""
+    todo = _writable(session, principal, todo_id)
+    if grantee_id == todo.owner_id:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the owner cannot be a grantee of their own todo")
+    grant, created = service.grant(session, principal, todo, grantee_id)
+    service.record_call(session, principal, "grant", todo_id, detail=f"to {grantee_id}")
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return GrantPublic.model_validate(grant)
+
+
+@router.delete("/{todo_id}/grants/{grantee_id}", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_access(
+    principal: GrantRevoke,
+    session: SessionDep,
+    todo_id: uuid.UUID,
+    grantee_id: Annotated[str, Path(min_length=1, max_length=255)],
+) -> None:
+    """Unshare: `shares`, acting for the owner, removes the grant. 404 if there was none."""
+    todo = _writable(session, principal, todo_id)
+    if not service.revoke(session, todo, grantee_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "this todo is not shared with that user")
+    service.record_call(session, principal, "revoke", todo_id, detail=f"from {grantee_id}")
 
 
 def _visible(session, principal, todo_id: uuid.UUID) -> Todo:

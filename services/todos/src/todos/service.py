@@ -1,30 +1,34 @@
 """Who may see and change a todo, decided in one place.
 
 `readable_todos` is the only query that hands out todos: every read goes through it, so a todo that is
-not yours is indistinguishable from one that does not exist (404, never a leak). Writing needs more
-than reading: `can_write` is checked on a todo the caller may already see, so a refused write is 403.
+not yours is indistinguishable from one that does not exist (404, never a leak). A todo is readable by
+its owner, by a grantee it was shared with, and by the admin role. Writing needs more than reading:
+`can_write` (the owner only) is checked on a todo the caller may already see, so a refused write is 403.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from authz import Principal
+from authz import Kind, Principal
 from todos.auth import ADMIN_ROLE
-from todos.models import Todo, TodoCreate, TodoUpdate, aware_utc, utcnow
+from todos.models import AuditEntry, Grant, Todo, TodoCreate, TodoUpdate, aware_utc, utcnow
 
 
 def readable_todos(principal: Principal) -> SelectOfScalar[Todo]:
-    """The todos `principal` may see: their own; every todo for the admin role (support view)."""
+    """The todos `principal` may see: their own and those shared with them; every todo for the admin
+    role (support view) — but only on the admin's own call: a service acting for an admin gets no more
+    than it would for anyone (delegation carries the user's data rights, not their support powers)."""
     statement = select(Todo)
-    if principal.has_role(ADMIN_ROLE):
+    if principal.has_role(ADMIN_ROLE) and not principal.is_delegated:
         return statement
-    return statement.where(col(Todo.owner_id) == principal.subject)
+    shared_with_me = select(Grant.todo_id).where(Grant.grantee_id == principal.subject)
+    return statement.where(or_(col(Todo.owner_id) == principal.subject, col(Todo.id).in_(shared_with_me)))
 
 
 def can_write(principal: Principal, todo: Todo) -> bool:
@@ -81,5 +85,77 @@ def update_todo(session: Session, todo: Todo, data: TodoUpdate) -> Todo:
 
 
 def delete_todo(session: Session, todo: Todo) -> None:
+    # The grants go with it, in the same transaction (not left to the database's ON DELETE alone).
+    for grant in session.exec(select(Grant).where(Grant.todo_id == todo.id)).all():
+        session.delete(grant)
     session.delete(todo)
     session.commit()
+
+
+def list_shared_with(session: Session, principal: Principal, *, offset: int, limit: int) -> tuple[list[Todo], int]:
+    """Todos others shared with the caller (the grants naming them), newest grant first."""
+    condition = Grant.grantee_id == principal.subject
+    count = session.exec(select(func.count()).select_from(Grant).where(condition)).one()
+    page = session.exec(
+        select(Todo).join(Grant, col(Grant.todo_id) == col(Todo.id)).where(condition)
+        .order_by(col(Grant.created_at).desc(), col(Todo.id)).offset(offset).limit(limit)
+    ).all()  # fmt: skip
+    return list(page), count
+
+
+def grant(session: Session, owner: Principal, todo: Todo, grantee_id: str) -> tuple[Grant, bool]:
+    """Give `grantee_id` read access to `todo` (idempotent). Returns the grant and whether it is new."""
+    existing = session.get(Grant, (todo.id, grantee_id))
+    if existing is not None:
+        return existing, False
+    new = Grant(todo_id=todo.id, grantee_id=grantee_id, granted_by=owner.subject)
+    session.add(new)
+    session.commit()
+    session.refresh(new)
+    return new, True
+
+
+def revoke(session: Session, todo: Todo, grantee_id: str) -> bool:
+    existing = session.get(Grant, (todo.id, grantee_id))
+    if existing is None:
+        return False
+    session.delete(existing)
+    session.commit()
+    return True
+
+
+def due_within(session: Session, window: timedelta) -> list[Todo]:
+    """Open todos whose due time falls in [now, now + window), soonest first."""
+    now = utcnow()
+    return list(
+        session.exec(
+            select(Todo)
+            .where(col(Todo.done).is_(False), col(Todo.due_at) >= now, col(Todo.due_at) < now + window)
+            .order_by(col(Todo.due_at))
+        ).all()
+    )
+
+
+def record_call(
+    session: Session, principal: Principal, operation: str, todo_id: uuid.UUID | None = None, detail: str = ""
+) -> None:
+    """Audit a service's call (its own, or for a user). A user's own calls are not audited here."""
+    if not principal.actor and principal.kind is not Kind.SERVICE:
+        return
+    session.add(AuditEntry(
+        client_id=principal.client_id or "",
+        actor=principal.actor[0] if principal.actor else None,
+        subject=principal.subject,
+        operation=operation,
+        todo_id=todo_id,
+        detail=detail[:255],
+    ))  # fmt: skip
+    session.commit()
+
+
+def read_audit(session: Session, *, offset: int, limit: int) -> tuple[list[AuditEntry], int]:
+    count = session.exec(select(func.count()).select_from(AuditEntry)).one()
+    page = session.exec(
+        select(AuditEntry).order_by(col(AuditEntry.at).desc(), col(AuditEntry.id)).offset(offset).limit(limit)
+    ).all()
+    return list(page), count

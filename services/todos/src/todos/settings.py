@@ -19,4 +19,13 @@ class Settings(BaseSettings):
     #: SQLite for one-command local runs; `postgresql://...` in a cluster and in the PostgreSQL e2e run.
     database_url: str = "sqlite:///.run/todos.db"
     page_size_max: int = Field(default=100, ge=1, le=1000)
+    #: Which services may act for a user here, and for which operations: delegation, not a trusted
+    #: subsystem. A delegated token (one with `act`) from any other actor, or for any other operation,
+    #: is refused. JSON in TODOS_DELEGATED_ACTORS.
+    delegated_actors: dict[str, list[str]] = Field(
+        default_factory=lambda: {"shares": ["read", "read_shared", "grant", "revoke"]}
+    )
+    #: The service clients that may read the due-soon query (with their own token, no user).
+    due_readers: list[str] = Field(default_factory=lambda: ["reminders"])
+    due_window_max_seconds: int = Field(default=7 * 86_400, ge=60)
     authz: AuthzSettings = Field(default_factory=lambda: AuthzSettings.for_service(SERVICE_NAME))

@@ -17,7 +17,7 @@ from devstack.suite import MODES, Suite, SuiteConfig, SuiteError, secret_env_nam
 
 RUN_DIR = Path(".run")
 USERS = (("alice", "alice", "user"), ("bob", "bob", "user"), ("carol", "carol", "user, admin"))
-COLORS = {"identity": "35", "todos": "32", "reminders": "33", "shares": "36", "gateway": "34"}
+COLORS = {"identity": "35", "todos": "32", "reminders": "33", "shares": "36", "gateway": "34", "mailsink": "90"}
 
 
 def _printer(use_color: bool):
@@ -35,7 +35,8 @@ def _printer(use_color: bool):
 
 def _banner(suite: Suite) -> str:
     cfg = suite.config
-    rows = [f"  {name:<9} {cfg.url(name)}" for name in cfg.ports]
+    rows = [f"  {name:<9} {cfg.url(name)}" for name in cfg.ports if name != "mailsink"]
+    rows.append(f"  mail sink smtp://127.0.0.1:{cfg.ports['mailsink']}  (messages land in {cfg.maildir}/new/)")
     logins = [f"  {u}/{p}  ({roles})" for u, p, roles in USERS]
     token_cmd = (
         f"curl -s {cfg.url('identity')}/token -d grant_type=password -d client_id=todo-cli "

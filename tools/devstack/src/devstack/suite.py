@@ -21,6 +21,8 @@ from typing import IO
 
 import httpx
 
+from devstack.ports import is_free
+
 #: Confidential clients of the demo realm (services/identity/src/identity/demo_realm.toml).
 CONFIDENTIAL_CLIENTS = ("reminders", "shares", "gateway", "identity-admin")
 MODES = ("trust", "passthrough", "reissue", "extract", "phantom")
@@ -33,9 +35,19 @@ def secret_env_name(client_id: str) -> str:
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
-    app: str  # uvicorn factory path
+    cmd: list[str]
     port: int
     env: dict[str, str]
+    #: How readiness is checked: GET /healthz ("http") or a TCP connect ("tcp", the mail sink).
+    health: str = "http"
+
+
+def uvicorn_cmd(app: str, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "uvicorn", app, "--factory",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--loop", "uvloop", "--http", "httptools", "--timeout-graceful-shutdown", "3",
+    ]  # fmt: skip
 
 
 @dataclass
@@ -43,12 +55,16 @@ class SuiteConfig:
     """Where and how to run the suite. The defaults are the local contract of docs/architecture.md."""
 
     run_dir: Path
-    ports: dict[str, int] = field(default_factory=lambda: {"identity": 9000, "todos": 8001})
+    ports: dict[str, int] = field(
+        default_factory=lambda: {"identity": 9000, "mailsink": 1025, "todos": 8001, "reminders": 8002, "shares": 8003}
+    )
     database_urls: dict[str, str] = field(default_factory=dict)  # default: SQLite files in run_dir
     mode: str = "passthrough"
     #: Publish-first rotation: the delay between a key appearing in the JWKS and signing.
     key_publish_delay_seconds: float = 10.0
     jwks_min_refetch_seconds: float = 5.0
+    #: How often reminders scans for due todos in the background (0: only on demand).
+    reminders_interval_seconds: float = 60.0
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
@@ -56,6 +72,11 @@ class SuiteConfig:
 
     def database_url(self, name: str) -> str:
         return self.database_urls.get(name) or f"sqlite:///{self.run_dir / (name + '.db')}"
+
+    @property
+    def maildir(self) -> Path:
+        """Where the mail sink keeps what it receives (a Maildir: one file per message)."""
+        return self.run_dir / "mail"
 
 
 def generate_secrets() -> dict[str, str]:
@@ -90,10 +111,41 @@ def service_specs(config: SuiteConfig, client_secrets: dict[str, str]) -> list[S
         "TODOS_ENV": "dev",
         "TODOS_DATABASE_URL": config.database_url("todos"),
     }
+    reminders_env = {
+        **common,
+        "AUTHZ_AUDIENCE": "reminders",
+        "REMINDERS_ENV": "dev",
+        "REMINDERS_DATABASE_URL": config.database_url("reminders"),
+        "REMINDERS_TODOS_URL": config.url("todos"),
+        "REMINDERS_CLIENT_SECRET": client_secrets["reminders"],
+        "REMINDERS_SMTP_HOST": "127.0.0.1",
+        "REMINDERS_SMTP_PORT": str(config.ports["mailsink"]),
+        "REMINDERS_INTERVAL_SECONDS": str(config.reminders_interval_seconds),
+    }
+    shares_env = {
+        **common,
+        "AUTHZ_AUDIENCE": "shares",
+        "SHARES_ENV": "dev",
+        "SHARES_DATABASE_URL": config.database_url("shares"),
+        "SHARES_TODOS_URL": config.url("todos"),
+        "SHARES_CLIENT_SECRET": client_secrets["shares"],
+    }
+    # The development mail sink: an RFC 5321 server that files every message in a Maildir.
+    mailsink_cmd = [
+        sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{config.ports['mailsink']}",
+        "-c", "aiosmtpd.handlers.Mailbox", str(config.maildir),
+    ]  # fmt: skip
     return [
-        ServiceSpec("identity", "identity.app:create_app", config.ports["identity"], identity_env),
-        ServiceSpec("todos", "todos.app:create_app", config.ports["todos"], todos_env),
-    ]
+        ServiceSpec("identity", uvicorn_cmd("identity.app:create_app", config.ports["identity"]),
+                    config.ports["identity"], identity_env),
+        ServiceSpec("mailsink", mailsink_cmd, config.ports["mailsink"], {"PYTHONUNBUFFERED": "1"}, health="tcp"),
+        ServiceSpec("todos", uvicorn_cmd("todos.app:create_app", config.ports["todos"]), config.ports["todos"],
+                    todos_env),
+        ServiceSpec("reminders", uvicorn_cmd("reminders.app:create_app", config.ports["reminders"]),
+                    config.ports["reminders"], reminders_env),
+        ServiceSpec("shares", uvicorn_cmd("shares.app:create_app", config.ports["shares"]), config.ports["shares"],
+                    shares_env),
+    ]  # fmt: skip
 
 
 class SuiteError(RuntimeError):
@@ -145,17 +197,15 @@ class Suite:
     def start(self) -> None:
         self.config.run_dir.mkdir(parents=True, exist_ok=True)
         (self.config.run_dir / "logs").mkdir(exist_ok=True)
+        for sub in ("cur", "new", "tmp"):
+            (self.config.maildir / sub).mkdir(parents=True, exist_ok=True)
         self._write_secrets_file()
         for spec in self.specs:
             self._launch(spec)
             self._wait_healthy(spec)
 
     def _launch(self, spec: ServiceSpec) -> None:
-        cmd = [
-            sys.executable, "-m", "uvicorn", spec.app, "--factory",
-            "--host", "127.0.0.1", "--port", str(spec.port),
-            "--loop", "uvloop", "--http", "httptools", "--timeout-graceful-shutdown", "3",
-        ]  # fmt: skip
+        cmd = spec.cmd
         env = {**os.environ, **spec.env}
         log = self._logs[spec.name] = self.log_path(spec.name).open("ab")
         proc = subprocess.Popen(
@@ -182,11 +232,15 @@ class Suite:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise SuiteError(f"{spec.name} exited with code {proc.returncode}:\n{self.log_tail(spec.name)}")
-            try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
+            if spec.health == "tcp":
+                if not is_free(spec.port):
                     return
-            except httpx.HTTPError:
-                pass
+            else:
+                try:
+                    if httpx.get(url, timeout=1.0).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
             time.sleep(0.1)
         raise SuiteError(f"{spec.name} did not answer {url} within {self._timeout:.0f}s:\n{self.log_tail(spec.name)}")
 

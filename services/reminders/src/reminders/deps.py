@@ -1,0 +1,46 @@
+"""Typed access to what `lifespan` built (request.state), as FastAPI dependency aliases."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Annotated, TypedDict
+
+import httpx
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+import authz
+from reminders.service import Scanner
+from reminders.settings import Settings
+
+
+class State(TypedDict):
+    settings: Settings
+    engine: Engine
+    http: httpx.AsyncClient
+    authz: authz.Authenticator
+    #: reminders' own OAuth client (its token caches); servicekit's /metrics reads it by this name.
+    oauth: authz.OAuthClient
+    scanner: Scanner
+    #: The background schedule, or None when `interval_seconds` is 0.
+    scheduler: asyncio.Task[None] | None
+
+
+def _session(request: Request) -> Iterator[Session]:
+    with Session(request.state.engine) as session:
+        yield session
+
+
+def _settings(request: Request) -> Settings:
+    return request.state.settings
+
+
+def _scanner(request: Request) -> Scanner:
+    return request.state.scanner
+
+
+SessionDep = Annotated[Session, Depends(_session)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+ScannerDep = Annotated[Scanner, Depends(_scanner)]

@@ -1,0 +1,47 @@
+"""Typed access to what `lifespan` built (request.state), as FastAPI dependency aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, TypedDict
+
+import httpx
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+import authz
+from shares.clients import Directory, Todos
+from shares.settings import Settings
+
+
+class State(TypedDict):
+    settings: Settings
+    engine: Engine
+    http: httpx.AsyncClient
+    authz: authz.Authenticator
+    #: shares as an OAuth client of identity; its token caches live as long as the app.
+    oauth: authz.OAuthClient
+
+
+def _session(request: Request) -> Iterator[Session]:
+    with Session(request.state.engine) as session:
+        yield session
+
+
+def _settings(request: Request) -> Settings:
+    return request.state.settings
+
+
+def _todos(request: Request) -> Todos:
+    return Todos(request.state.http, request.state.oauth, request.state.settings)
+
+
+def _directory(request: Request) -> Directory:
+    return Directory(request.state.http, request.state.oauth, request.state.settings)
+
+
+SessionDep = Annotated[Session, Depends(_session)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+TodosDep = Annotated[Todos, Depends(_todos)]
+DirectoryDep = Annotated[Directory, Depends(_directory)]
