@@ -1,6 +1,7 @@
-"""servicekit: database engine and health probes shared by every todo-suite service."""
+"""servicekit: database engine, lifespan resources and health probes shared by every todo-suite service."""
 
 from servicekit.db import make_engine
 from servicekit.health import health_router
+from servicekit.resources import Resources, open_resources
 
-__all__ = ["health_router", "make_engine"]
+__all__ = ["Resources", "health_router", "make_engine", "open_resources"]

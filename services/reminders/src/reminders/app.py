@@ -8,14 +8,13 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
-from sqlmodel import SQLModel
 
 import authz
 from reminders import routes
 from reminders.deps import State
 from reminders.service import Scanner, run_every
 from reminders.settings import SERVICE_NAME, Settings
-from servicekit import health_router, make_engine
+from servicekit import health_router, open_resources
 
 
 def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -27,19 +26,15 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
-        engine = make_engine(settings.database_url)
-        # Issue #6 replaces this with Alembic migrations; until then the schema is created if missing.
-        SQLModel.metadata.create_all(engine)
-        async with httpx.AsyncClient(transport=transport, timeout=settings.authz.http_timeout_seconds) as http:
-            authenticator = authz.Authenticator.from_settings(settings.authz, http)
-            await authenticator.warm()
-            oauth = authz.OAuthClient(
-                http,
-                settings.authz,
-                client_id=settings.client_id,
-                client_secret=settings.client_secret.get_secret_value(),
-            )
-            scanner = Scanner(engine, http, oauth, settings)
+        async with open_resources(
+            database_url=settings.database_url,
+            authz_settings=settings.authz,
+            transport=transport,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret.get_secret_value(),
+        ) as r:
+            assert r.oauth is not None
+            scanner = Scanner(r.engine, r.http, r.oauth, settings)
             scheduler = None
             if settings.interval_seconds > 0:
                 scheduler = asyncio.create_task(
@@ -48,10 +43,10 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
             try:
                 yield State(
                     settings=settings,
-                    engine=engine,
-                    http=http,
-                    authz=authenticator,
-                    oauth=oauth,
+                    engine=r.engine,
+                    http=r.http,
+                    authz=r.authz,
+                    oauth=r.oauth,
                     scanner=scanner,
                     scheduler=scheduler,
                 )
@@ -59,7 +54,6 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
                 if scheduler is not None:
                     scheduler.cancel()
                     await asyncio.wait({scheduler})  # its own CancelledError stays inside it
-                engine.dispose()
 
     app = FastAPI(title=SERVICE_NAME, summary="Reminder mail for todos falling due", lifespan=lifespan)
     authz.install_problem_handlers(app, realm=SERVICE_NAME)

@@ -7,10 +7,9 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
-from sqlmodel import SQLModel
 
 import authz
-from servicekit import health_router, make_engine
+from servicekit import health_router, open_resources
 from shares import routes
 from shares.deps import State
 from shares.settings import SERVICE_NAME, Settings
@@ -25,22 +24,15 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
-        engine = make_engine(settings.database_url)
-        # Issue #6 replaces this with Alembic migrations; until then the schema is created if missing.
-        SQLModel.metadata.create_all(engine)
-        async with httpx.AsyncClient(transport=transport, timeout=settings.authz.http_timeout_seconds) as http:
-            authenticator = authz.Authenticator.from_settings(settings.authz, http)
-            await authenticator.warm()
-            oauth = authz.OAuthClient(
-                http,
-                settings.authz,
-                client_id=settings.client_id,
-                client_secret=settings.client_secret.get_secret_value(),
-            )
-            try:
-                yield State(settings=settings, engine=engine, http=http, authz=authenticator, oauth=oauth)
-            finally:
-                engine.dispose()
+        async with open_resources(
+            database_url=settings.database_url,
+            authz_settings=settings.authz,
+            transport=transport,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret.get_secret_value(),
+        ) as r:
+            assert r.oauth is not None
+            yield State(settings=settings, engine=r.engine, http=r.http, authz=r.authz, oauth=r.oauth)
 
     app = FastAPI(
         title=SERVICE_NAME, summary="Share a todo with a note; grants made in todos for the user", lifespan=lifespan

@@ -7,10 +7,9 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
-from sqlmodel import SQLModel
 
 import authz
-from servicekit import health_router, make_engine
+from servicekit import health_router, open_resources
 from todos import routes
 from todos.deps import State
 from todos.settings import SERVICE_NAME, Settings
@@ -25,18 +24,13 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
-        engine = make_engine(settings.database_url)
-        # Issue #6 replaces this with Alembic migrations; until then the schema is created if missing.
-        SQLModel.metadata.create_all(engine)
-        async with httpx.AsyncClient(transport=transport, timeout=settings.authz.http_timeout_seconds) as http:
-            authenticator = authz.Authenticator.from_settings(
-                settings.authz, http, delegation=settings.delegated_actors
-            )
-            await authenticator.warm()
-            try:
-                yield State(settings=settings, engine=engine, http=http, authz=authenticator)
-            finally:
-                engine.dispose()
+        async with open_resources(
+            database_url=settings.database_url,
+            authz_settings=settings.authz,
+            transport=transport,
+            delegation=settings.delegated_actors,
+        ) as r:
+            yield State(settings=settings, engine=r.engine, http=r.http, authz=r.authz)
 
     app = FastAPI(title=SERVICE_NAME, summary="Todos and who may read them", lifespan=lifespan)
     authz.install_problem_handlers(app, realm=SERVICE_NAME)
