@@ -38,7 +38,8 @@ class OutboundAuthError(Exception):
 @dataclass(frozen=True)
 class _Token:
     value: str
-    expires_at: float
+    #: When to stop handing it out: `refresh_margin` before expiry, or halfway for a short-lived token.
+    refresh_at: float
 
 
 class OAuthClient:
@@ -68,7 +69,10 @@ class OAuthClient:
         self._secret = client_secret
         self._margin = refresh_margin_seconds
         self._clock = clock
+        if exchange_cache_size < 1:
+            raise ValueError("exchange_cache_size must be at least 1")
         self._token_url: str | None = settings.token_url
+        self._discovery_lock = asyncio.Lock()
         self._cache: dict[tuple[str, ...], _Token] = {}
         self._locks: dict[tuple[str, ...], asyncio.Lock] = {}
         self._exchange_cache_size = exchange_cache_size
@@ -99,33 +103,46 @@ class OAuthClient:
     def metrics(self) -> dict[str, float]:
         return {f'authz_outbound_tokens_fetched_total{{grant="{g}"}}': n for g, n in self.fetched.items()}
 
-    async def token(self, key: tuple[str, ...], form: dict[str, str], *, force: bool = False) -> str:
-        cached = self._cache.get(key)
-        if cached and not force and cached.expires_at - self._margin > self._clock():
-            return cached.value
+    async def token(self, key: tuple[str, ...], form: dict[str, str], *, stale: str | None = None) -> str:
+        """The cached token for `key`, or a new one. `stale` names a token the callee refused: it is
+        replaced unless another caller has already replaced it (a burst of 401s costs one new token)."""
+        cached = self._usable(key, stale)
+        if cached is not None:
+            return cached
         lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            cached = self._cache.get(key)  # someone may have fetched it while we waited
-            if cached and not force and cached.expires_at - self._margin > self._clock():
-                return cached.value
-            token = await self._fetch(key[0], form)
-            self._remember(key, token)
-            return token.value
+        try:
+            async with lock:
+                cached = self._usable(key, stale)  # someone may have fetched it while we waited
+                if cached is not None:
+                    return cached
+                token = await self._fetch(key[0], form)
+                self._remember(key, token)
+                return token.value
+        finally:
+            if key not in self._cache and not lock.locked():
+                self._locks.pop(key, None)  # a refused fetch leaves nothing behind
 
-    def forget(self, key: tuple[str, ...]) -> None:
-        self._cache.pop(key, None)
+    def _usable(self, key: tuple[str, ...], stale: str | None) -> str | None:
+        cached = self._cache.get(key)
+        if cached is None or cached.value == stale or cached.refresh_at <= self._clock():
+            return None
+        return cached.value
 
     def _remember(self, key: tuple[str, ...], token: _Token) -> None:
-        if key[0] == GRANT_TOKEN_EXCHANGE:
+        if key[0] == GRANT_TOKEN_EXCHANGE and key not in self._cache:
             now = self._clock()
-            for old in [k for k, t in self._cache.items() if t.expires_at <= now]:
-                del self._cache[old]
-                self._locks.pop(old, None)
+            for old in [k for k, t in self._cache.items() if t.refresh_at <= now]:
+                self._forget(old)
             exchanged = [k for k in self._cache if k[0] == GRANT_TOKEN_EXCHANGE]
             if len(exchanged) >= self._exchange_cache_size:
-                del self._cache[exchanged[0]]
-                self._locks.pop(exchanged[0], None)
+                self._forget(exchanged[0])  # the oldest
         self._cache[key] = token
+
+    def _forget(self, key: tuple[str, ...]) -> None:
+        self._cache.pop(key, None)
+        lock = self._locks.get(key)
+        if lock is not None and not lock.locked():
+            del self._locks[key]
 
     async def _fetch(self, grant: str, form: dict[str, str]) -> _Token:
         url = await self._endpoint()
@@ -142,27 +159,41 @@ class OAuthClient:
                 error=error,
                 status=response.status_code,
             )
-        body = response.json()
+        try:
+            body = response.json()
+            value = body["access_token"]
+            lifetime = float(body.get("expires_in", 60))
+            if not isinstance(value, str) or not value:
+                raise ValueError("access_token is not a string")
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise OutboundAuthError(f"the issuer's token response is malformed: {type(e).__name__}") from e
         self.fetched[grant] = self.fetched.get(grant, 0) + 1
         log.info("token fetched", extra={"grant": grant, "client_id": self._client_id})
-        return _Token(body["access_token"], self._clock() + float(body.get("expires_in", 60)))
+        # Reuse until `margin` before expiry; a token living less than twice the margin, until halfway.
+        reuse_for = max(lifetime - self._margin, lifetime / 2)
+        return _Token(value, self._clock() + reuse_for)
 
     async def _endpoint(self) -> str:
-        if self._token_url is None:
-            try:
-                response = await self._http.get(self._settings.discovery_url)
-                response.raise_for_status()
-                self._token_url = str(response.json()["token_endpoint"])
-            except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
-                raise OutboundAuthError(f"could not discover the token endpoint: {type(e).__name__}") from e
-        return self._token_url
+        async with self._discovery_lock:  # one discovery, however many keys start cold at once
+            if self._token_url is None:
+                try:
+                    response = await self._http.get(self._settings.discovery_url)
+                    response.raise_for_status()
+                    endpoint = response.json()["token_endpoint"]
+                    if not isinstance(endpoint, str):
+                        raise TypeError("token_endpoint is not a string")
+                    self._token_url = endpoint
+                except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
+                    raise OutboundAuthError(f"could not discover the token endpoint: {type(e).__name__}") from e
+            return self._token_url
 
 
 def _oauth_error(response: httpx.Response) -> str | None:
     try:
-        return str(response.json().get("error"))
+        error = response.json().get("error")
     except (ValueError, AttributeError):
         return None
+    return str(error) if error is not None else None
 
 
 class _OAuthAuth(httpx.Auth):
@@ -178,9 +209,11 @@ class _OAuthAuth(httpx.Auth):
         yield request  # pragma: no cover - makes this a generator
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        request.headers["Authorization"] = f"Bearer {await self._client.token(self._key, self._form)}"
+        token = await self._client.token(self._key, self._form)
+        request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         if response.status_code == 401:
             # The token may have been revoked or the issuer's keys rotated past it: one fresh try.
-            request.headers["Authorization"] = f"Bearer {await self._client.token(self._key, self._form, force=True)}"
+            fresh = await self._client.token(self._key, self._form, stale=token)
+            request.headers["Authorization"] = f"Bearer {fresh}"
             yield request
