@@ -113,13 +113,19 @@ async def _token_exchange(
     user = realm.users_by_id.get(subject["sub"])
     if user is None:
         raise OAuthError("invalid_request", "the subject_token has no user to act for")
-    if not request.state.form_lists["audience"] + request.state.form_lists["resource"]:
+    if not any(request.state.form_lists["audience"] + request.state.form_lists["resource"]):
         raise OAuthError("invalid_request", "name the one audience the token is for")
     audiences = requested_audiences(request, client)
     if len(audiences) != 1:
         raise OAuthError("invalid_target", "a delegated token is for exactly one audience")
+    subject_scopes = frozenset(str(subject.get("scope", "")).split())
     scopes = granted_scopes(form, client, realm, audiences)
-    beyond = scopes - frozenset(str(subject.get("scope", "")).split())
+    if "scope" not in form:
+        # No scope asked for: everything the client may have here that the subject token also has.
+        scopes &= subject_scopes
+        if not scopes:
+            raise OAuthError("invalid_scope", "the subject token has none of the scopes this client may have here")
+    beyond = scopes - subject_scopes
     if beyond:
         raise OAuthError(
             "invalid_scope", f"can only narrow the subject token's scopes, not add {' '.join(sorted(beyond))}"
