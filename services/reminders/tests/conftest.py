@@ -30,7 +30,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 import authz
-from authz.testing import FakeIssuer
+from authz.testing import Caller, FakeIssuer
 from reminders.app import create_app
 from reminders.models import SentReminder
 from reminders.settings import Settings
@@ -50,16 +50,6 @@ CAROL_SUB = "c4a7e1d2-5f6b-4c8d-9e01-ca201000003a"
 
 #: What the fake identity lets the reminders client ask for: its realm entry in demo_realm.toml.
 ALLOWED = {"todos": {"todos:due:read"}, "identity": {"users:read"}}
-
-
-class Caller(dict[str, str]):
-    """Request headers carrying a bearer token, with who the token is for."""
-
-    def __init__(self, token: str, *, sub: str, username: str | None = None) -> None:
-        super().__init__(Authorization=f"Bearer {token}")
-        self.token = token
-        self.sub = sub
-        self.username = username
 
 
 class Upstreams:
@@ -259,8 +249,7 @@ def make_caller(issuer: FakeIssuer) -> Callable[..., Caller]:
         audience: str | list[str] = USER_AUDIENCE,
         **claims: Any,
     ) -> Caller:
-        token = issuer.token(sub=sub, username=username, roles=roles, scope=scope, audience=audience, **claims)
-        return Caller(token, sub=sub, username=username)
+        return issuer.caller(sub=sub, username=username, roles=roles, scope=scope, audience=audience, **claims)
 
     return make
 

@@ -30,7 +30,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 import authz
-from authz.testing import FakeIssuer
+from authz.testing import Caller, FakeIssuer
 from shares.app import create_app
 from shares.models import Share
 from shares.settings import Settings
@@ -55,16 +55,6 @@ CAROL_SUB = "c4a7e1d2-5f6b-4c8d-9e01-ca201000003a"
 USERS = {"alice": ALICE_SUB, "bob": BOB_SUB, "carol": CAROL_SUB}
 
 SERVICE_CLIENT = "reminders"
-
-
-class Caller(dict[str, str]):
-    """Request headers carrying a bearer token, with who the token is for."""
-
-    def __init__(self, token: str, *, sub: str, username: str | None = None) -> None:
-        super().__init__(Authorization=f"Bearer {token}")
-        self.token = token
-        self.sub = sub
-        self.username = username
 
 
 def bearer_claims(request: httpx.Request) -> dict[str, Any] | None:

@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from starlette.exceptions import StarletteDeprecationWarning
 
 import authz
-from authz.testing import FakeIssuer
+from authz.testing import Caller, FakeIssuer
 from todos.app import create_app
 from todos.models import AuditEntry, Grant, Todo
 from todos.settings import Settings
@@ -50,16 +50,6 @@ SERVICE_CLIENT = "reminders"
 #: The actor todos lets act for a user (settings `delegated_actors`), and the scope it asks for.
 SHARES_CLIENT = "shares"
 DELEGATED_SCOPE = "todos:read todos:share"
-
-
-class Caller(dict[str, str]):
-    """Request headers carrying a bearer token, with who the token is for."""
-
-    def __init__(self, token: str, *, sub: str, username: str | None = None) -> None:
-        super().__init__(Authorization=f"Bearer {token}")
-        self.token = token
-        self.sub = sub
-        self.username = username
 
 
 @pytest.fixture
@@ -115,10 +105,9 @@ def make_caller(issuer: FakeIssuer) -> Callable[..., Caller]:
         token_issuer: FakeIssuer | None = None,
         **claims: Any,
     ) -> Caller:
-        token = (token_issuer or issuer).token(
+        return (token_issuer or issuer).caller(
             sub=sub, username=username, roles=roles, scope=scope, audience=audience, **claims
         )
-        return Caller(token, sub=sub, username=username)
 
     return make
 

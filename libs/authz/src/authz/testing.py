@@ -22,6 +22,16 @@ from fastapi.routing import APIRoute
 from authz._fastapi import get_principal
 
 
+class Caller(dict[str, str]):
+    """Request headers carrying a bearer token, and who it is for: `client.get(url, headers=alice)`."""
+
+    def __init__(self, token: str, *, sub: str, username: str | None = None) -> None:
+        super().__init__(Authorization=f"Bearer {token}")
+        self.token = token
+        self.sub = sub
+        self.username = username
+
+
 class FakeIssuer:
     """An issuer for tests. `token(...)` mints a token; `transport` answers discovery and JWKS."""
 
@@ -83,6 +93,10 @@ class FakeIssuer:
         kid = kid or self.kid
         header = {"kid": kid, "typ": "at+jwt", **(headers or {})}
         return jwt.encode(payload, self._keys[kid], algorithm=self.alg, headers=header)
+
+    def caller(self, *, sub: str, username: str | None = None, **token_kwargs: Any) -> Caller:
+        """A `Caller` whose token `token(sub=..., username=..., **token_kwargs)` mints."""
+        return Caller(self.token(sub=sub, username=username, **token_kwargs), sub=sub, username=username)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/.well-known/openid-configuration":
