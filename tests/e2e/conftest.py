@@ -30,7 +30,7 @@ from devstack.ports import free_ports
 from tests.e2e.infra.client import SuiteClient
 from tests.e2e.infra.databases import postgres_databases, sqlite_databases
 
-PROCESSES = ["identity", "mailsink", "todos", "reminders", "shares"]
+PROCESSES = ["identity", "mailsink", "todos", "reminders", "shares", "gateway"]
 DATABASES = ["identity", "todos", "reminders", "shares"]
 E2E_DIR = Path(__file__).parent
 
@@ -67,6 +67,7 @@ def suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             todos_url=config.url("todos"),
             shares_url=config.url("shares"),
             reminders_url=config.url("reminders"),
+            gateway_url=config.url("gateway"),
             database_kind=request.param,
             database_urls=databases,
             processes=processes,

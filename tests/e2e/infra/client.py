@@ -20,6 +20,7 @@ class SuiteClient:
     todos_url: str
     shares_url: str
     reminders_url: str
+    gateway_url: str
     database_kind: str
     database_urls: dict[str, str]
     processes: devstack.suite.Suite

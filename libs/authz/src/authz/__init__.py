@@ -11,12 +11,14 @@ from authz._jwks import JwksCache, KeySource, StaticKeySource
 from authz._principal import Kind, Principal, Source
 from authz._problems import (
     PROBLEM_JSON,
+    TYPE_PREFIX,
     ProblemResponse,
     authz_error_response,
     install_problem_handlers,
     problem,
 )
 from authz._settings import AuthzSettings, Mode
+from authz._signed_headers import SignedIdentity, is_identity_header, sign_identity, verify_identity
 from authz._verify import ACCESS_TOKEN_TYPES, TokenVerifier
 from authz.exceptions import (
     AuthzError,
@@ -48,6 +50,7 @@ __all__ = [
     "ACCESS_TOKEN_TYPES",
     "PROBLEM_JSON",
     "STATE_KEY",
+    "TYPE_PREFIX",
     "Authenticator",
     "AuthzError",
     "AuthzSettings",
@@ -74,6 +77,7 @@ __all__ = [
     "OutboundAuthError",
     "Principal",
     "ProblemResponse",
+    "SignedIdentity",
     "Source",
     "StaticKeySource",
     "TokenNotYetValid",
@@ -88,6 +92,9 @@ __all__ = [
     "bearer_token",
     "get_principal",
     "install_problem_handlers",
+    "is_identity_header",
     "problem",
     "require",
+    "sign_identity",
+    "verify_identity",
 ]

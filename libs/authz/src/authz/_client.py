@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from authz._settings import AuthzSettings
+from authz._principal import Kind, Principal
+from authz._settings import AuthzSettings, Mode
 
 log = logging.getLogger("authz.client")
 
@@ -99,6 +100,19 @@ class OAuthClient:
             "scope": scope,
         }
         return _OAuthAuth(self, (GRANT_TOKEN_EXCHANGE, digest, audience, scope), form)
+
+    def for_user(self, principal: Principal, audience: str, scope: str) -> httpx.Auth:
+        """Call `audience` for the user behind `principal`: by exchanging their token (delegation), or, in
+        the `extract` mode — where this service never sees a user token — with its own token plus
+        `X-On-Behalf-Of` (the trusted-subsystem fallback, which the callee honours only in that mode)."""
+        if principal.token is not None:
+            return self.token_exchange(principal.token, audience, scope)
+        if principal.mode is Mode.EXTRACT and principal.kind is Kind.USER:
+            key = (GRANT_CLIENT_CREDENTIALS, audience, scope)
+            form = {"audience": audience, "scope": scope}
+            return _OAuthAuth(self, key, form, extra_headers={"X-On-Behalf-Of": principal.subject})
+        # No user token and no extract mode: no call — a service never acts for a user who is not present.
+        raise OutboundAuthError("there is no user token to act on")
 
     def metrics(self) -> dict[str, float]:
         return {f'authz_outbound_tokens_fetched_total{{grant="{g}"}}': n for g, n in self.fetched.items()}
@@ -199,10 +213,17 @@ def _oauth_error(response: httpx.Response) -> str | None:
 class _OAuthAuth(httpx.Auth):
     """Adds `Authorization: Bearer …` from the client's cache; on a 401 fetches a fresh token once."""
 
-    def __init__(self, client: OAuthClient, key: tuple[str, ...], form: dict[str, str]) -> None:
+    def __init__(
+        self,
+        client: OAuthClient,
+        key: tuple[str, ...],
+        form: dict[str, str],
+        extra_headers: dict[str, str] | None = None,
+    ) -> None:
         self._client = client
         self._key = key
         self._form = form
+        self._extra = extra_headers or {}
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         raise RuntimeError("OAuthClient tokens are for httpx.AsyncClient")
@@ -210,6 +231,7 @@ class _OAuthAuth(httpx.Auth):
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         token = await self._client.token(self._key, self._form)
+        request.headers.update(self._extra)
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         if response.status_code == 401:

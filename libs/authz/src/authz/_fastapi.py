@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 import httpx
 from fastapi import Depends, Request
 
+from authz import _signed_headers as sh
 from authz import exceptions as exc
 from authz._jwks import JwksCache, KeySource
 from authz._principal import Kind, Principal, Source
-from authz._settings import AuthzSettings
+from authz._settings import AuthzSettings, Mode
 from authz._verify import TokenVerifier
+
+log = logging.getLogger("authz")
 
 #: The lifespan state key under which a service keeps its `Authenticator` (`request.state.authz`).
 STATE_KEY = "authz"
@@ -31,7 +35,7 @@ class Authenticator:
         *,
         delegation: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
-        settings.check_mode_implemented()
+        settings.check_service_mode()
         if not settings.audience:
             raise exc.ConfigurationError("AUTHZ_AUDIENCE is not set: a service must name the audience it accepts")
         self.settings = settings
@@ -39,6 +43,11 @@ class Authenticator:
         #: Which actors may act for a user here, and for which operations: {"shares": {"read", "grant"}}.
         #: A delegated token for anything else is refused (delegation, not a trusted subsystem).
         self.delegation = {actor: frozenset(ops) for actor, ops in (delegation or {}).items()}
+        if settings.mode is Mode.TRUST and not settings.mesh:
+            log.warning(
+                "TRUST MODE WITHOUT THE MESH (AUTHZ_INSECURE_DEMO): tokens are decoded WITHOUT checking their "
+                "signature; anyone who can reach this service can forge any user. Demo only."
+            )
 
     @classmethod
     def from_settings(
@@ -85,9 +94,61 @@ class Authenticator:
         }
 
     async def authenticate(self, request: Request) -> Principal:
+        """The caller, derived as the boundary mode says (docs/boundary-modes.md)."""
+        mode = self.settings.mode
+        if mode is Mode.EXTRACT:
+            return await self._extract(request)
+        token = bearer_token(request)
+        if mode is Mode.TRUST:
+            claims = self.verifier.decode_unverified(token)
+            return Principal.from_claims(claims, source=Source.UNVERIFIED_TOKEN, mode=mode, token=token)
+        claims = await self.verifier.verify(token)
+        return Principal.from_claims(claims, source=Source.VERIFIED_TOKEN, mode=mode, token=token)
+
+    async def _extract(self, request: Request) -> Principal:
+        # A user arrives only as the gateway's signed headers; a bearer token only as a service's own.
+        headers = request.headers
+        if headers.get(sh.SIGNATURE) is not None or headers.get(sh.USER_ID) is not None:
+            assert self.settings.extract_key is not None  # check_service_mode made sure
+            identity = sh.verify_identity(
+                headers,
+                key=self.settings.extract_key.get_secret_value().encode(),
+                target=str(self.settings.audience),
+                max_age_seconds=self.settings.extract_max_age_seconds,
+            )
+            return Principal(
+                subject=identity.user_id,
+                kind=Kind.USER,
+                client_id=None,
+                username=identity.username or None,
+                roles=frozenset(identity.roles),
+                scopes=frozenset(identity.scopes),
+                mode=Mode.EXTRACT,
+                source=Source.SIGNED_HEADERS,
+            )
         token = bearer_token(request)
         claims = await self.verifier.verify(token)
-        return Principal.from_claims(claims, source=Source.VERIFIED_TOKEN, mode=self.settings.mode, token=token)
+        principal = Principal.from_claims(claims, source=Source.VERIFIED_TOKEN, mode=Mode.EXTRACT, token=token)
+        if principal.kind is Kind.USER and not principal.is_delegated:
+            raise exc.NotAuthenticated("in extract mode a user is known only from the gateway's signed headers")
+        on_behalf_of = headers.get(sh.ON_BEHALF_OF)
+        if on_behalf_of is None:
+            return principal
+        if principal.kind is not Kind.SERVICE or principal.client_id not in self.settings.on_behalf_of_clients:
+            raise exc.WrongClient(f"client {principal.client_id!r} may not act on behalf of a user here")
+        # The trusted-subsystem fallback: this client's word that it acts for that user.
+        return Principal(
+            subject=on_behalf_of,
+            kind=Kind.USER,
+            client_id=principal.client_id,
+            scopes=principal.scopes,
+            actor=(str(principal.client_id),),
+            audience=principal.audience,
+            issuer=principal.issuer,
+            token_id=principal.token_id,
+            mode=Mode.EXTRACT,
+            source=Source.TRUSTED_SUBSYSTEM,
+        )
 
     def check_delegation(self, principal: Principal, operation: str | None) -> None:
         """Refuse a delegated call unless its actor may perform `operation` here."""

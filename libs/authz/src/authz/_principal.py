@@ -23,6 +23,8 @@ class Source(enum.StrEnum):
     INTERNAL_TOKEN = "internal_token"
     UNVERIFIED_TOKEN = "unverified_token"
     SIGNED_HEADERS = "signed_headers"
+    #: `extract` only: a service's own token plus `X-On-Behalf-Of` (the trusted-subsystem fallback).
+    TRUSTED_SUBSYSTEM = "trusted_subsystem"
 
 
 def _actor_chain(claims: Mapping[str, Any]) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from authz.exceptions import ConfigurationError
@@ -29,8 +29,8 @@ class Mode(enum.StrEnum):
     PHANTOM = "phantom"
 
 
-#: The modes this build implements on the inbound side; the others arrive with the gateway.
-IMPLEMENTED_MODES = frozenset({Mode.PASSTHROUGH})
+#: The modes this build implements on the inbound side.
+IMPLEMENTED_MODES = frozenset({Mode.PASSTHROUGH, Mode.TRUST, Mode.EXTRACT})
 
 
 class AuthzSettings(BaseSettings):
@@ -63,6 +63,15 @@ class AuthzSettings(BaseSettings):
     token_cache_size: int = Field(default=10_000, ge=0)
     mode: Mode = Mode.PASSTHROUGH
     mesh: bool = False
+    #: `trust` without the mesh lets anyone who can reach a service forge a user. Refused unless this
+    #: says, in so many words, that this is a demo.
+    insecure_demo: bool = False
+    #: `extract`: this service's key for the gateway's signed identity headers, and how old they may be.
+    extract_key: SecretStr | None = None
+    extract_max_age_seconds: float = Field(default=30.0, gt=0)
+    #: `extract` only: clients whose own token plus `X-On-Behalf-Of` stands for a user (the trusted
+    #: subsystem fallback, for a service that never receives the user's token in this mode).
+    on_behalf_of_clients: list[str] = Field(default_factory=lambda: ["shares"])
     http_timeout_seconds: float = Field(default=5.0, gt=0)
 
     @field_validator("algorithms")
@@ -92,3 +101,14 @@ class AuthzSettings(BaseSettings):
                 f"boundary mode {self.mode.value!r} is not implemented in this build; "
                 f"implemented: {', '.join(sorted(m.value for m in IMPLEMENTED_MODES))}"
             )
+
+    def check_service_mode(self) -> None:
+        """What a service (not the gateway) needs to run in its mode; it refuses to start otherwise."""
+        self.check_mode_implemented()
+        if self.mode is Mode.TRUST and not (self.mesh or self.insecure_demo):
+            raise ConfigurationError(
+                "trust mode without the mesh accepts any token anyone sends, unverified: turn the mesh on "
+                "(AUTHZ_MESH=true), or set AUTHZ_INSECURE_DEMO=true to run it as the demo of what goes wrong"
+            )
+        if self.mode is Mode.EXTRACT and self.extract_key is None:
+            raise ConfigurationError("extract mode needs AUTHZ_EXTRACT_KEY, this service's key for the gateway")

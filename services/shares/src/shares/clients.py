@@ -58,7 +58,8 @@ def bad_gateway(what: str, response: httpx.Response | None = None) -> HTTPExcept
 
 
 class Todos:
-    """todos, called for the user of a `Principal` (delegation, not a trusted subsystem)."""
+    """todos, called for the user of a `Principal`: delegation by token exchange; in the `extract` mode,
+    where shares receives no user token, the trusted-subsystem fallback (see authz.OAuthClient.for_user)."""
 
     def __init__(self, http: httpx.AsyncClient, oauth: authz.OAuthClient, settings: Settings) -> None:
         self._http = http
@@ -67,10 +68,7 @@ class Todos:
         self._audience = settings.todos_audience
 
     def _on_behalf_of(self, principal: Principal, scope: str) -> httpx.Auth:
-        if principal.token is None:
-            # No user token, no call: shares never acts for a user who is not present.
-            raise authz.OutboundAuthError("there is no user token to exchange")
-        return self._oauth.token_exchange(principal.token, self._audience, scope)
+        return self._oauth.for_user(principal, self._audience, scope)
 
     def _grant_url(self, todo_id: uuid.UUID, grantee_id: str) -> str:
         return f"{self._base}/todos/{todo_id}/grants/{quote(grantee_id, safe='')}"

@@ -36,13 +36,23 @@ def _printer(use_color: bool):
 def _banner(suite: Suite) -> str:
     cfg = suite.config
     rows = [f"  {name:<9} {cfg.url(name)}" for name in cfg.ports if name != "mailsink"]
+    rows.append(f"  through the gateway: {cfg.url('gateway')}/api/<todos|shares|reminders>/…")
     rows.append(f"  mail sink smtp://127.0.0.1:{cfg.ports['mailsink']}  (messages land in {cfg.maildir}/new/)")
     logins = [f"  {u}/{p}  ({roles})" for u, p, roles in USERS]
     token_cmd = (
         f"curl -s {cfg.url('identity')}/token -d grant_type=password -d client_id=todo-cli "
         "-d username=alice -d password=alice"
     )
+    warning = []
+    if cfg.mode == "trust":
+        warning = [
+            "",
+            "!!! TRUST MODE WITHOUT THE MESH — INSECURE DEMO !!!",
+            "!!! todos, shares and reminders decode tokens WITHOUT checking signatures: anyone who can reach",
+            "!!! them (ports 8001-8003) can forge any user. This is the lesson of the mode; never deploy it.",
+        ]
     return "\n".join([
+        *warning,
         "",
         f"todo-suite is up (mode: {cfg.mode}, databases: SQLite in {cfg.run_dir}/). Ctrl-C stops everything.",
         *rows,

@@ -7,6 +7,7 @@ service that owns each; nothing secret is committed.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -56,8 +57,10 @@ class SuiteConfig:
 
     run_dir: Path
     ports: dict[str, int] = field(
-        default_factory=lambda: {"identity": 9000, "mailsink": 1025, "todos": 8001, "reminders": 8002, "shares": 8003}
-    )
+        default_factory=lambda: {
+            "identity": 9000, "mailsink": 1025, "todos": 8001, "reminders": 8002, "shares": 8003, "gateway": 8080,
+        }
+    )  # fmt: skip
     database_urls: dict[str, str] = field(default_factory=dict)  # default: SQLite files in run_dir
     mode: str = "passthrough"
     #: Publish-first rotation: the delay between a key appearing in the JWKS and signing.
@@ -79,21 +82,36 @@ class SuiteConfig:
         return self.run_dir / "mail"
 
 
+#: The services behind the gateway; in `extract` mode each shares a key with it (generated per run).
+API_SERVICES = ("todos", "shares", "reminders")
+
+
 def generate_secrets() -> dict[str, str]:
     """A fresh secret per confidential client (development only; regenerated at every start)."""
     return {client: secrets.token_urlsafe(24) for client in CONFIDENTIAL_CLIENTS}
 
 
-def service_specs(config: SuiteConfig, client_secrets: dict[str, str]) -> list[ServiceSpec]:
+def generate_extract_keys() -> dict[str, str]:
+    """A fresh key per service for the gateway's signed identity headers (development only)."""
+    return {service: secrets.token_urlsafe(32) for service in API_SERVICES}
+
+
+def service_specs(
+    config: SuiteConfig, client_secrets: dict[str, str], extract_keys: dict[str, str] | None = None
+) -> list[ServiceSpec]:
     """The processes to start, in order (identity first: everyone discovers it)."""
     if config.mode not in MODES:
         raise ValueError(f"unknown mode {config.mode!r}; one of {', '.join(MODES)}")
     issuer = config.url("identity")
+    extract_keys = extract_keys or generate_extract_keys()
     common = {
         "AUTHZ_ISSUER": issuer,
         "AUTHZ_MODE": config.mode,
         "AUTHZ_JWKS_MIN_REFETCH_SECONDS": str(config.jwks_min_refetch_seconds),
         "PYTHONUNBUFFERED": "1",
+        # Without the mesh a service cannot tell the gateway from anyone else: trust mode then runs only
+        # as the demo of what goes wrong (and says so loudly in its log).
+        **({"AUTHZ_INSECURE_DEMO": "true"} if config.mode == "trust" else {}),
         **config.extra_env,
     }
     identity_env = {
@@ -108,12 +126,14 @@ def service_specs(config: SuiteConfig, client_secrets: dict[str, str]) -> list[S
     todos_env = {
         **common,
         "AUTHZ_AUDIENCE": "todos",
+        "AUTHZ_EXTRACT_KEY": extract_keys["todos"],
         "TODOS_ENV": "dev",
         "TODOS_DATABASE_URL": config.database_url("todos"),
     }
     reminders_env = {
         **common,
         "AUTHZ_AUDIENCE": "reminders",
+        "AUTHZ_EXTRACT_KEY": extract_keys["reminders"],
         "REMINDERS_ENV": "dev",
         "REMINDERS_DATABASE_URL": config.database_url("reminders"),
         "REMINDERS_TODOS_URL": config.url("todos"),
@@ -125,10 +145,17 @@ def service_specs(config: SuiteConfig, client_secrets: dict[str, str]) -> list[S
     shares_env = {
         **common,
         "AUTHZ_AUDIENCE": "shares",
+        "AUTHZ_EXTRACT_KEY": extract_keys["shares"],
         "SHARES_ENV": "dev",
         "SHARES_DATABASE_URL": config.database_url("shares"),
         "SHARES_TODOS_URL": config.url("todos"),
         "SHARES_CLIENT_SECRET": client_secrets["shares"],
+    }
+    gateway_env = {
+        **common,
+        "GATEWAY_ENV": "dev",
+        "GATEWAY_UPSTREAMS": json.dumps({svc: config.url(svc) for svc in API_SERVICES}),
+        "GATEWAY_EXTRACT_KEYS": json.dumps(extract_keys),
     }
     # The development mail sink: an RFC 5321 server that files every message in a Maildir.
     mailsink_cmd = [
@@ -145,6 +172,8 @@ def service_specs(config: SuiteConfig, client_secrets: dict[str, str]) -> list[S
                     config.ports["reminders"], reminders_env),
         ServiceSpec("shares", uvicorn_cmd("shares.app:create_app", config.ports["shares"]), config.ports["shares"],
                     shares_env),
+        ServiceSpec("gateway", uvicorn_cmd("gateway.app:create_app", config.ports["gateway"]),
+                    config.ports["gateway"], gateway_env),
     ]  # fmt: skip
 
 

@@ -1,0 +1,114 @@
+"""The gateway: `uvicorn gateway.app:create_app --factory`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+
+import authz
+from gateway.boundary import GatewayApp, Proxy, TokenBoundaryMiddleware
+from gateway.forward import Forwarder
+from gateway.modes import Boundary, boundary_for
+from gateway.settings import SERVICE_NAME, Settings
+
+
+class Runtime:
+    """What the hot path needs, built in the lifespan: a verifier per routed service (one shared JWKS
+    cache), the mode's strategy and the forwarding pool."""
+
+    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None) -> None:
+        self.settings = settings
+        self._transport = transport
+        self.verifiers: dict[str, authz.TokenVerifier] = {}
+        self.boundary: Boundary
+        self.forwarder = Forwarder(
+            pool_size=settings.pool_size,
+            timeout=settings.upstream_timeout_seconds,
+            connect_timeout=settings.connect_timeout_seconds,
+        )
+        self.http: httpx.AsyncClient | None = None
+        self.keys: authz.JwksCache | None = None
+
+    async def start(self) -> None:
+        s = self.settings.authz
+        s.check_mode_implemented()
+        self.boundary = boundary_for(s.mode, self.settings)
+        self.http = httpx.AsyncClient(transport=self._transport, timeout=s.http_timeout_seconds)
+        self.keys = authz.JwksCache(
+            self.http,
+            jwks_url=s.jwks_url,
+            discovery_url=None if s.jwks_url else s.discovery_url,
+            min_refetch_seconds=s.jwks_min_refetch_seconds,
+        )
+        # The edge token must name the service it is routed to: one verifier per audience, one key cache.
+        self.verifiers = {
+            service: authz.TokenVerifier(
+                self.keys,
+                issuer=s.issuer,
+                audience=self.settings.audience(service),
+                algorithms=s.algorithms,
+                leeway_seconds=s.leeway_seconds,
+                token_types=[t.lower() for t in s.token_types],
+                cache_size=s.token_cache_size,
+            )
+            for service in self.settings.upstreams
+        }
+        await self.keys.warm()
+        await self.forwarder.start()
+
+    async def stop(self) -> None:
+        await self.forwarder.close()
+        if self.http is not None:
+            await self.http.aclose()
+
+    async def principal(self, verifier: authz.TokenVerifier, token: str) -> authz.Principal:
+        claims = await verifier.verify(token)
+        return authz.Principal.from_claims(claims, mode=self.settings.authz.mode)
+
+    def metrics(self) -> dict[str, float]:
+        return {
+            "gateway_forwarded_total": self.forwarder.forwarded,
+            "authz_jwks_fetches_total": self.keys.fetch_count if self.keys else 0,
+        }
+
+
+def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> Any:
+    """The gateway as one ASGI app: `/api/<service>/…` through the token boundary to the service;
+    `/healthz`, `/readyz`, `/metrics` for operators. Nothing connects anywhere until the lifespan starts.
+
+    `transport` replaces the network for the gateway's own calls to identity (tests pass a MockTransport).
+    """
+    settings = settings or Settings()
+    runtime = Runtime(settings, transport)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        await runtime.start()
+        try:
+            yield {"runtime": runtime}
+        finally:
+            await runtime.stop()
+
+    ops = FastAPI(title=SERVICE_NAME, summary="The edge: routing and the token-boundary modes", lifespan=lifespan)
+    authz.install_problem_handlers(ops, realm=SERVICE_NAME)
+
+    @ops.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @ops.get("/readyz", response_model=None)
+    def readyz() -> dict[str, str] | authz.ProblemResponse:
+        if runtime.keys is None or not runtime.keys.kids:
+            return authz.problem(503, "not-ready", "the issuer's keys are not loaded yet")
+        return {"status": "ready", "mode": settings.authz.mode.value}
+
+    @ops.get("/metrics", response_class=PlainTextResponse)
+    def metrics() -> str:
+        return "".join(f"{name} {value}\n" for name, value in runtime.metrics().items())
+
+    return GatewayApp(TokenBoundaryMiddleware(Proxy(runtime), runtime=runtime), ops)

@@ -1,0 +1,117 @@
+"""Forwarding a request to the service behind the gateway, over one keep-alive aiohttp pool.
+
+aiohttp, not httpx, on this hot path: on these machines a FastAPI gateway forwarding a small GET through a
+shared `httpx.AsyncClient` served about a seventh of what it did through an `aiohttp.ClientSession`
+(design brief, Performance; encode/httpx#3215). docs/performance.md has our own numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import aiohttp
+
+log = logging.getLogger("gateway.forward")
+
+#: RFC 9110 section 7.6.1: connection-specific headers are not forwarded (nor `host`: the upstream's
+#: own; nor `content-length`: aiohttp sets it for the body it sends).
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer",
+    "transfer-encoding", "upgrade",
+})  # fmt: skip
+NOT_FORWARDED_REQUEST = HOP_BY_HOP | {"host", "content-length"}
+NOT_FORWARDED_RESPONSE = HOP_BY_HOP | {"content-length", "server", "date"}
+
+
+class BodyTooLarge(Exception):
+    """The request body is larger than the gateway accepts."""
+
+
+class UpstreamFailed(Exception):
+    """The service could not be reached (502) or did not answer in time (504)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class UpstreamResponse:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+async def read_body(receive, limit: int) -> bytes:
+    """The whole request body, refusing it as soon as it passes `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def connection_listed(headers: list[tuple[bytes, bytes]]) -> frozenset[str]:
+    """Header names the client listed in `Connection` (also hop-by-hop, RFC 9110 section 7.6.1)."""
+    listed: set[str] = set()
+    for name, value in headers:
+        if name == b"connection":
+            listed.update(token.strip().lower() for token in value.decode("latin-1").split(","))
+    return frozenset(listed)
+
+
+class Forwarder:
+    """One `aiohttp.ClientSession` for all upstreams: pooled keep-alive connections, bounded timeouts."""
+
+    def __init__(self, *, pool_size: int, timeout: float, connect_timeout: float) -> None:
+        self._pool_size = pool_size
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self.forwarded = 0
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=self._pool_size, keepalive_timeout=60)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            auto_decompress=False,  # bodies pass through as the service encoded them
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def forward(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> UpstreamResponse:
+        assert self._session is not None, "Forwarder.start() was not called"
+        try:
+            async with self._session.request(
+                method, url, headers=headers, data=body or None, allow_redirects=False
+            ) as response:
+                payload = await response.read()
+                out = [
+                    (name, value)
+                    for name, value in response.raw_headers
+                    if name.decode("latin-1").lower() not in NOT_FORWARDED_RESPONSE
+                ]
+                self.forwarded += 1
+                return UpstreamResponse(response.status, out, payload)
+        except TimeoutError:
+            raise UpstreamFailed(504, "the service did not answer in time") from None
+        except aiohttp.ClientConnectorError:
+            raise UpstreamFailed(502, "the service could not be reached") from None
+        except (aiohttp.ClientError, asyncio.IncompleteReadError) as e:
+            log.warning("forwarding %s %s failed: %r", method, url, e)
+            raise UpstreamFailed(502, "the service's answer could not be read") from None

@@ -1,0 +1,39 @@
+"""The gateway's settings: `GATEWAY_*` for routing and the modes' keys, `AUTHZ_*` for tokens (and the mode)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from authz import AuthzSettings
+
+SERVICE_NAME = "gateway"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    env: Literal["dev", "prod"] = "prod"
+    #: The services behind the gateway: `/api/<name>/rest` goes to `<url>/<name>/rest`.
+    upstreams: dict[str, str] = Field(
+        default_factory=lambda: {
+            "todos": "http://127.0.0.1:8001",
+            "shares": "http://127.0.0.1:8003",
+            "reminders": "http://127.0.0.1:8002",
+        }
+    )
+    #: The audience an edge token must name to be routed to each service (default: the service's name).
+    audiences: dict[str, str] = Field(default_factory=dict)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    upstream_timeout_seconds: float = Field(default=10.0, gt=0)
+    connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    #: Keep-alive connections per upstream (one shared pool; a new connection per request costs far more).
+    pool_size: int = Field(default=100, ge=1)
+    #: `extract`: one key per service, to sign the identity headers for it (the service holds the same key).
+    extract_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    authz: AuthzSettings = Field(default_factory=lambda: AuthzSettings.for_service(SERVICE_NAME))
+
+    def audience(self, service: str) -> str:
+        return self.audiences.get(service, service)
