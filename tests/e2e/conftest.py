@@ -11,6 +11,10 @@ Layout — this file holds fixture wiring only; helpers live in `infra/`; one fi
     test_restart.py         identity restarts and loses nothing (keys, revocations)
     test_sharing.py         alice shares with bob through `shares`, which acts for her by token exchange
     test_reminders.py       reminders, with its own token, mails what falls due — once
+    test_gateway_modes.py   the user journey through the gateway, in every built boundary mode
+    test_attack_matrix.py   attacks x modes, each cell's expected outcome from infra/matrix.py
+
+`suite` runs the default mode on SQLite and PostgreSQL; `moded_suite` runs each built mode on SQLite.
 
 The suite is started once per database kind (session scope): the embedded SQLite default, and
 PostgreSQL, for which `make test` finds or starts a server (scripts/with-postgres). Neither is skipped.
@@ -29,6 +33,7 @@ import devstack.suite
 from devstack.ports import free_ports
 from tests.e2e.infra.client import SuiteClient
 from tests.e2e.infra.databases import postgres_databases, sqlite_databases
+from tests.e2e.infra.matrix import built_modes
 
 PROCESSES = ["identity", "mailsink", "todos", "reminders", "shares", "gateway"]
 DATABASES = ["identity", "todos", "reminders", "shares"]
@@ -41,35 +46,48 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
+def _boot(stack: ExitStack, run_dir: Path, database_kind: str, mode: str) -> SuiteClient:
+    if database_kind == "postgres":
+        databases = stack.enter_context(postgres_databases(DATABASES))
+    else:
+        databases = sqlite_databases(run_dir, DATABASES)
+    config = devstack.suite.SuiteConfig(
+        run_dir=run_dir,
+        ports=dict(zip(PROCESSES, free_ports(len(PROCESSES)), strict=True)),
+        database_urls=databases,
+        mode=mode,
+        # Short enough for a test to wait out, long enough to observe "published, not yet signing".
+        key_publish_delay_seconds=2.0,
+        jwks_min_refetch_seconds=0.5,
+        # Reminder scans run when a test asks (POST /reminders/run, the run-once command), so that
+        # "sent once, not twice" is about our runs and not a background timer's.
+        reminders_interval_seconds=0,
+    )
+    processes = stack.enter_context(devstack.suite.Suite(config))
+    http = stack.enter_context(httpx.Client(timeout=10))
+    return SuiteClient(
+        identity_url=config.url("identity"),
+        todos_url=config.url("todos"),
+        shares_url=config.url("shares"),
+        reminders_url=config.url("reminders"),
+        gateway_url=config.url("gateway"),
+        database_kind=database_kind,
+        database_urls=databases,
+        processes=processes,
+        http=http,
+        mode=mode,
+    )
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SuiteClient]:
-    run_dir = tmp_path_factory.mktemp(f"suite-{request.param}")
+    """The suite in the default mode (passthrough), on each database."""
     with ExitStack() as stack:
-        if request.param == "postgres":
-            databases = stack.enter_context(postgres_databases(DATABASES))
-        else:
-            databases = sqlite_databases(run_dir, DATABASES)
-        config = devstack.suite.SuiteConfig(
-            run_dir=run_dir,
-            ports=dict(zip(PROCESSES, free_ports(len(PROCESSES)), strict=True)),
-            database_urls=databases,
-            # Short enough for a test to wait out, long enough to observe "published, not yet signing".
-            key_publish_delay_seconds=2.0,
-            jwks_min_refetch_seconds=0.5,
-            # Reminder scans run when a test asks (POST /reminders/run, the run-once command), so that
-            # "sent once, not twice" is about our runs and not a background timer's.
-            reminders_interval_seconds=0,
-        )
-        processes = stack.enter_context(devstack.suite.Suite(config))
-        http = stack.enter_context(httpx.Client(timeout=10))
-        yield SuiteClient(
-            identity_url=config.url("identity"),
-            todos_url=config.url("todos"),
-            shares_url=config.url("shares"),
-            reminders_url=config.url("reminders"),
-            gateway_url=config.url("gateway"),
-            database_kind=request.param,
-            database_urls=databases,
-            processes=processes,
-            http=http,
-        )
+        yield _boot(stack, tmp_path_factory.mktemp(f"suite-{request.param}"), request.param, "passthrough")
+
+
+@pytest.fixture(scope="session", params=built_modes())
+def moded_suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SuiteClient]:
+    """The suite in each built boundary mode (SQLite: the PostgreSQL path is the same code in every mode)."""
+    with ExitStack() as stack:
+        yield _boot(stack, tmp_path_factory.mktemp(f"mode-{request.param}"), "sqlite", request.param)

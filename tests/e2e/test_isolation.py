@@ -3,10 +3,6 @@ malformed or forged token is a 401 with an RFC 6750 challenge."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import time
 from collections.abc import Callable
 
@@ -79,15 +75,7 @@ class TestMalformedInput:
 
 
 def _hs256_with_public_key(suite: SuiteClient, like: str) -> str:
-    """The classic key-confusion attack: HMAC-sign with the issuer's *public* key as the secret."""
-    jwk = suite.http.get(suite.discovery()["jwks_uri"]).json()["keys"][0]
-    header = {**forgery.header_of(like), "alg": "HS256"}
-    signing_input = ".".join(
-        base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
-        for part in (header, forgery.claims_of(like))
-    )
-    mac = hmac.new(json.dumps(jwk).encode(), signing_input.encode(), hashlib.sha256).digest()
-    return signing_input + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+    return forgery.hs256_with_public_key(suite.http.get(suite.discovery()["jwks_uri"]).json()["keys"][0], like)
 
 
 def _issuer_signed(suite: SuiteClient, like: str, **changes) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ class SuiteClient:
     database_urls: dict[str, str]
     processes: devstack.suite.Suite
     http: httpx.Client
+    mode: str = "passthrough"
 
     @property
     def admin_auth(self) -> tuple[str, str]:
@@ -60,6 +62,15 @@ class SuiteClient:
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         return self.http.request(method, f"{base}{path}", headers=headers, **kwargs)
+
+    def gateway(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        """`/api/<service>/…` through the gateway."""
+        return self.call(self.gateway_url, method, f"/api{path}", token, **kwargs)
+
+    def extract_key(self, service: str) -> bytes:
+        """The key the gateway signs identity headers for `service` with (generated for this run)."""
+        env = next(s.env for s in self.processes.specs if s.name == "gateway")
+        return json.loads(env["GATEWAY_EXTRACT_KEYS"])[service].encode()
 
     def todos(self, method: str, path: str = "", token: str | None = None, **kwargs: Any) -> httpx.Response:
         return self.call(self.todos_url, method, f"/todos{path}", token, **kwargs)

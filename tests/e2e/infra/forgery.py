@@ -7,6 +7,8 @@ token that is validly signed yet expired or mis-addressed, to prove the claim ch
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import time
 import uuid
@@ -68,3 +70,11 @@ def signed_with_issuer_key(database_url: str, claims: dict[str, Any]) -> str:
     now = int(time.time())
     full = {"iat": now, "exp": now + 300, "jti": uuid.uuid4().hex, **claims}
     return jwt.encode(full, key, algorithm=row.alg, headers={"kid": row.kid, "typ": "at+jwt"})
+
+
+def hs256_with_public_key(jwk: dict[str, Any], like: str) -> str:
+    """The classic key-confusion attack: HMAC-sign with the issuer's *public* key as the secret."""
+    header = {**header_of(like), "alg": "HS256"}
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims_of(like)).encode())}"
+    mac = hmac.new(json.dumps(jwk).encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(mac)}"

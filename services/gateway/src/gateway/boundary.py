@@ -39,6 +39,17 @@ def split_api_path(path: str) -> tuple[str, str]:
     return service, ("/" + rest if rest else "")
 
 
+def raw_path(scope: Scope) -> str:
+    """The path exactly as the client sent it (percent-escapes intact): forwarded as is, never re-decoded,
+    so `%3F` stays part of the path and `%2E%2E` cannot climb out of the routed service."""
+    raw = scope.get("raw_path")
+    return raw.decode("latin-1") if raw else scope["path"]
+
+
+def has_dot_segment(path: str) -> bool:
+    return any(segment in (".", "..") for segment in path.split("/"))
+
+
 async def send_problem(send, status: int, slug: str, detail: str, headers: dict[str, str] | None = None) -> None:
     body = json.dumps({"type": authz.TYPE_PREFIX + slug, "title": _TITLES.get(status, "Error"), "status": status,
                        "detail": detail}).encode()  # fmt: skip
@@ -48,8 +59,10 @@ async def send_problem(send, status: int, slug: str, detail: str, headers: dict[
     await send({"type": "http.response.body", "body": body})
 
 
-_TITLES = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 413: "Content Too Large", 502: "Bad Gateway",
-           504: "Gateway Timeout"}  # fmt: skip
+_TITLES = {
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 413: "Content Too Large",
+    502: "Bad Gateway", 504: "Gateway Timeout",
+}  # fmt: skip
 
 
 class TokenBoundaryMiddleware:
@@ -61,6 +74,9 @@ class TokenBoundaryMiddleware:
         self.runtime = runtime
 
     async def __call__(self, scope: Scope, receive, send) -> None:
+        if has_dot_segment(scope["path"]):
+            await send_problem(send, 400, "bad-path", "dot segments are not allowed in the path")
+            return
         service, _ = split_api_path(scope["path"])
         verifier = self.runtime.verifiers.get(service)
         if verifier is None:
@@ -88,7 +104,7 @@ class Proxy:
 
     async def __call__(self, scope: Scope, receive, send) -> None:
         settings = self.runtime.settings
-        service, rest = split_api_path(scope["path"])
+        service, rest = split_api_path(raw_path(scope))
         request_id = _request_id(scope["headers"])
         try:
             body = await read_body(receive, settings.max_body_bytes)
@@ -117,8 +133,8 @@ class Proxy:
             slug = "upstream-unavailable" if failure.status == 502 else "upstream-timeout"
             await send_problem(send, failure.status, slug, failure.detail, {"x-request-id": request_id})
             return
-        out = [*answer.headers, (b"content-length", str(len(answer.body)).encode()),
-               (b"x-request-id", request_id.encode())]  # fmt: skip
+        out = [(k, v) for k, v in answer.headers if k.lower() != b"x-request-id"]
+        out += [(b"content-length", str(len(answer.body)).encode()), (b"x-request-id", request_id.encode())]
         await send({"type": "http.response.start", "status": answer.status, "headers": out})
         await send({"type": "http.response.body", "body": answer.body})
 

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 import aiohttp
+import yarl
 
 log = logging.getLogger("gateway.forward")
 
@@ -97,14 +98,18 @@ class Forwarder:
     async def forward(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> UpstreamResponse:
         assert self._session is not None, "Forwarder.start() was not called"
         try:
+            # encoded=True: the path goes out byte for byte as the client sent it (no re-quoting, no dot
+            # resolution by yarl).
             async with self._session.request(
-                method, url, headers=headers, data=body or None, allow_redirects=False
+                method, yarl.URL(url, encoded=True), headers=headers, data=body or None, allow_redirects=False
             ) as response:
                 payload = await response.read()
+                listed = connection_listed([(k.lower(), v) for k, v in response.raw_headers])
                 out = [
                     (name, value)
                     for name, value in response.raw_headers
                     if name.decode("latin-1").lower() not in NOT_FORWARDED_RESPONSE
+                    and name.decode("latin-1").lower() not in listed
                 ]
                 self.forwarded += 1
                 return UpstreamResponse(response.status, out, payload)

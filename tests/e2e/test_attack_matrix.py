@@ -1,0 +1,143 @@
+"""Attacks x modes. Each cell runs one attack against the real suite in one mode and compares the outcome
+with the expectation written in infra/matrix.py — including the attacks a mode does NOT stop. Every cell
+runs (no skip, no xfail), and the ledger checks at the end that the number of executed cells equals the
+number of expectations. docs/boundary-modes.md is rendered from the same expectations."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import authz
+from tests.e2e.infra import forgery
+from tests.e2e.infra.client import SuiteClient
+from tests.e2e.infra.matrix import ACCEPTED, ATTACKS, REFUSED, cells
+
+EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
+
+
+class Ctx:
+    """What the attacks need, made once per mode."""
+
+    def __init__(self, s: SuiteClient) -> None:
+        self.s = s
+        self.alice = s.password_token("alice")
+        self.alice_sub = forgery.claims_of(self.alice)["sub"]
+        self.bob_sub = forgery.claims_of(s.password_token("bob"))["sub"]
+        self.alice_todo = s.gateway("POST", "/todos", token=self.alice, json={"title": "the target"}).json()["id"]
+
+    def bob_headers(self, key: bytes, target: str, now: float | None = None) -> dict[str, str]:
+        identity = authz.SignedIdentity(self.bob_sub, "bob", ("user", "admin"), ("todos:read", "todos:write"))
+        return authz.sign_identity(identity, key=key, target=target, now=now)
+
+    def issuer_signed(self, **changes) -> str:
+        claims = {**forgery.claims_of(self.alice), **changes}
+        return forgery.signed_with_issuer_key(self.s.database_urls["identity"], claims)
+
+
+def _ok(response) -> bool:
+    return 200 <= response.status_code < 300
+
+
+def _at_gateway(ctx: Ctx, token: str | None, **kwargs) -> bool:
+    return _ok(ctx.s.gateway("GET", "/todos/whoami", token=token, **kwargs))
+
+
+def _spoof_at_gateway(ctx: Ctx) -> bool:
+    headers = {"X-User-Id": ctx.bob_sub, "X_Roles": "admin", "x-scopes": "todos:read", "X-Gateway-Signature": "x"}
+    whoami = ctx.s.gateway("GET", "/todos/whoami", token=ctx.alice, headers=headers).json()
+    return whoami["subject"] == ctx.bob_sub or "admin" in whoami["roles"]
+
+
+def _as_bob_at_todos(ctx: Ctx, headers: dict[str, str], token: str | None = None) -> bool:
+    response = ctx.s.todos("GET", "/whoami", token=token, headers=headers)
+    return _ok(response) and response.json()["subject"] == ctx.bob_sub
+
+
+def _exchanged_elsewhere(ctx: Ctx) -> bool:
+    response = ctx.s.http.post(
+        ctx.s.discovery()["token_endpoint"],
+        data={"grant_type": EXCHANGE, "subject_token": ctx.alice, "subject_token_type": ACCESS_TOKEN,
+              "audience": "todos", "scope": "todos:read"},
+        auth=("shares", ctx.s.processes.secrets["shares"]),
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    return _ok(ctx.s.shares("GET", "/whoami", token=response.json()["access_token"]))
+
+
+def _on_behalf_of(ctx: Ctx, client_id: str, scope: str) -> bool:
+    token = ctx.s.client_token(client_id, audience="todos", scope=scope)
+    response = ctx.s.todos("GET", f"/{ctx.alice_todo}", token=token, headers={"X-On-Behalf-Of": ctx.alice_sub})
+    return _ok(response)
+
+
+RUN: dict[str, Callable[[Ctx], bool]] = {
+    "no-token": lambda c: _at_gateway(c, None),
+    "expired": lambda c: _at_gateway(c, c.issuer_signed(iat=int(time.time()) - 900, exp=int(time.time()) - 60)),
+    "wrong-audience": lambda c: _at_gateway(c, c.s.password_token("alice", audience="shares")),
+    "wrong-issuer": lambda c: _at_gateway(c, c.issuer_signed(iss="http://evil.test")),
+    "alg-none": lambda c: _at_gateway(c, forgery.unsigned(c.alice)),
+    "key-confusion": lambda c: _at_gateway(
+        c, forgery.hs256_with_public_key(c.s.http.get(c.s.discovery()["jwks_uri"]).json()["keys"][0], c.alice)),
+    "forged-signature": lambda c: _at_gateway(c, forgery.signed_with_other_key(c.alice)),
+    "spoof-headers-at-gateway": _spoof_at_gateway,
+    "spoof-headers-at-service": lambda c: _as_bob_at_todos(c, {"X-User-Id": c.bob_sub, "X-User-Name": "bob"}),
+    "signature-for-other-service": lambda c: _as_bob_at_todos(c, c.bob_headers(c.s.extract_key("shares"), "shares")),
+    "stale-signature": lambda c: _as_bob_at_todos(
+        c, c.bob_headers(c.s.extract_key("todos"), "todos", now=time.time() - 120)),
+    "valid-signature-key-holder": lambda c: _as_bob_at_todos(c, c.bob_headers(c.s.extract_key("todos"), "todos")),
+    "forged-token-at-service": lambda c: _as_bob_at_todos(c, {}, forgery.signed_with_other_key(c.alice, sub=c.bob_sub)),
+    "edge-token-replay": lambda c: _ok(c.s.todos("GET", token=c.alice)),
+    "exchanged-token-elsewhere": _exchanged_elsewhere,
+    "on-behalf-of-wrong-client": lambda c: _on_behalf_of(c, "reminders", "todos:due:read"),
+    "on-behalf-of-stolen-shares-secret": lambda c: _on_behalf_of(c, "shares", "todos:read"),
+}  # fmt: skip
+
+EXPECTED = {(mode, a.id): a.expect[mode][0] for a in ATTACKS for mode in a.expect}
+EXECUTED: set[tuple[str, str]] = set()
+
+
+def test_every_attack_has_a_runner_and_every_runner_an_attack() -> None:
+    assert set(RUN) == {a.id for a in ATTACKS}
+
+
+# Session scope: pytest runs the cells grouped by mode, interleaved with other modules' tests for the same
+# mode, so only the end of the session is "after every cell".
+@pytest.fixture(scope="session")
+def ledger(request: pytest.FixtureRequest) -> Iterator[set[tuple[str, str]]]:
+    yield EXECUTED
+    if request.session.shouldstop:  # -x stopped the run: it has failed already, the count means nothing
+        return
+    selected = {
+        (item.callspec.params["moded_suite"], item.callspec.params["attack"])
+        for item in request.session.items
+        if item.name.startswith("test_cell[") and item.path == Path(__file__)
+    }
+    filtered = bool(request.config.option.keyword or request.config.option.markexpr)
+    expected = selected if filtered else set(EXPECTED)
+    # Every cell ran: as many executed cells as expectations (all of them, unless a -k/-m filter chose fewer).
+    assert expected == EXECUTED, f"cells not executed: {sorted(expected - EXECUTED)}"
+    assert len(EXECUTED) == len(expected)
+
+
+@pytest.fixture(scope="session")
+def contexts() -> dict[str, Ctx]:
+    return {}
+
+
+@pytest.mark.parametrize("attack", sorted({a for _, a in cells()}))
+def test_cell(moded_suite: SuiteClient, attack: str, ledger, contexts: dict[str, Ctx]) -> None:
+    mode = moded_suite.mode
+    assert (mode, attack) in EXPECTED, f"no expectation for {attack} in {mode}"
+    ctx = contexts.get(mode) or contexts.setdefault(mode, Ctx(moded_suite))
+    accepted = RUN[attack](ctx)
+    ledger.add((mode, attack))
+    outcome = ACCEPTED if accepted else REFUSED
+    why = next(a for a in ATTACKS if a.id == attack).expect[mode][1]
+    assert outcome == EXPECTED[(mode, attack)], (
+        f"{attack} in {mode}: {outcome}, expected {EXPECTED[(mode, attack)]} ({why})"
+    )

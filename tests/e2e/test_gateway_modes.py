@@ -1,0 +1,84 @@
+"""The user journey through the gateway (`/api/<service>/…`), in every built boundary mode: alice's todos,
+sharing with bob, reminders — and the edge's promises: others' todos stay invisible, forged tokens never
+get a 2xx, and a client-sent `X-User-Id` changes nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.e2e.infra import forgery
+from tests.e2e.infra.client import SuiteClient
+
+SOURCE = {"trust": "unverified_token", "passthrough": "verified_token", "extract": "signed_headers"}
+
+
+def test_whoami_shows_the_mode_at_each_service(moded_suite: SuiteClient) -> None:
+    s = moded_suite
+    alice = s.password_token("alice")
+    for service in ("todos", "shares", "reminders"):
+        response = s.gateway("GET", f"/{service}/whoami", token=alice)
+        assert response.status_code == 200, (service, response.text)
+        body = response.json()
+        assert (body["service"], body["username"], body["mode"]) == (service, "alice", s.mode)
+        assert body["source"] == SOURCE[s.mode]
+        assert alice not in response.text
+
+
+def test_journey(moded_suite: SuiteClient) -> None:
+    s = moded_suite
+    alice, bob, carol = (s.password_token(u) for u in ("alice", "bob", "carol"))
+    due = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    created = s.gateway("POST", "/todos", token=alice, json={"title": f"journey in {s.mode}", "due_at": due})
+    assert created.status_code == 201, created.text
+    todo_id = created.json()["id"]
+    assert s.gateway("PATCH", f"/todos/{todo_id}", token=alice, json={"notes": "edited"}).status_code == 200
+    assert todo_id in [t["id"] for t in s.gateway("GET", "/todos", token=alice).json()["data"]]
+
+    assert s.gateway("GET", f"/todos/{todo_id}", token=bob).status_code == 404
+    shared = s.gateway("POST", "/shares", token=alice, json={"todo_id": todo_id, "username": "bob", "note": s.mode})
+    assert shared.status_code == 201, shared.text
+    assert s.gateway("GET", f"/todos/{todo_id}", token=bob).status_code == 200
+    assert s.gateway("PATCH", f"/todos/{todo_id}", token=bob, json={"done": True}).status_code == 403
+    received = s.gateway("GET", "/shares/received", token=bob).json()["data"]
+    assert [item["share"]["note"] for item in received if item["todo"]["id"] == todo_id] == [s.mode]
+
+    run = s.gateway("POST", "/reminders/run", token=carol)
+    assert run.status_code == 200, run.text
+    assert todo_id in [r["todo_id"] for r in s.gateway("GET", "/reminders", token=alice).json()["data"]]
+
+    share_id = shared.json()["id"]
+    assert s.gateway("DELETE", f"/shares/{share_id}", token=alice).status_code == 204
+    assert s.gateway("GET", f"/todos/{todo_id}", token=bob).status_code == 404
+    assert s.gateway("DELETE", f"/todos/{todo_id}", token=alice).status_code == 204
+
+
+def test_alice_cannot_read_bobs_todo(moded_suite: SuiteClient) -> None:
+    s = moded_suite
+    bob_todo = s.gateway("POST", "/todos", token=s.password_token("bob"), json={"title": "bob's"}).json()["id"]
+    alice = s.password_token("alice")
+    assert s.gateway("GET", f"/todos/{bob_todo}", token=alice).status_code == 404
+    assert bob_todo not in [t["id"] for t in s.gateway("GET", "/todos", token=alice).json()["data"]]
+
+
+def test_x_user_id_from_a_client_changes_nothing(moded_suite: SuiteClient) -> None:
+    s = moded_suite
+    alice, bob = s.password_token("alice"), s.password_token("bob")
+    bob_todo = s.gateway("POST", "/todos", token=bob, json={"title": "bob only"}).json()["id"]
+    spoof = {"X-User-Id": forgery.claims_of(bob)["sub"], "X_User_Name": "bob", "x-roles": "admin user"}
+    whoami = s.gateway("GET", "/todos/whoami", token=alice, headers=spoof).json()
+    assert (whoami["subject"], whoami["username"]) == (forgery.claims_of(alice)["sub"], "alice")
+    assert "admin" not in whoami["roles"]
+    assert s.gateway("GET", f"/todos/{bob_todo}", token=alice, headers=spoof).status_code == 404
+    mine = s.gateway("GET", "/todos", token=alice, headers=spoof).json()["data"]
+    assert bob_todo not in [t["id"] for t in mine]
+
+
+def test_forged_or_tampered_tokens_never_get_a_2xx(moded_suite: SuiteClient) -> None:
+    s = moded_suite
+    alice = s.password_token("alice")
+    bob_sub = forgery.claims_of(s.password_token("bob"))["sub"]
+    for bad in (forgery.signed_with_other_key(alice), forgery.tampered(alice, sub=bob_sub), forgery.unsigned(alice)):
+        for path in ("/todos", "/todos/whoami", "/shares/sent", "/reminders"):
+            response = s.gateway("GET", path, token=bad)
+            assert response.status_code == 401, (path, response.text)
+            assert response.headers["www-authenticate"].startswith('Bearer realm="gateway"')
