@@ -277,3 +277,20 @@ async def test_concurrent_requests_are_all_answered(client, upstream, auth):
 def test_connection_listed():
     headers = [(b"connection", b"Keep-Alive, X-Foo"), (b"x-foo", b"1"), (b"connection", b" x-bar ")]
     assert connection_listed(headers) == {"keep-alive", "x-foo", "x-bar"}
+
+
+async def test_a_refusal_carries_a_request_id_too(client) -> None:
+    refused = await client.get("/api/todos/x", headers={"X-Request-Id": "follow-me"})
+    assert refused.status_code == 401
+    assert refused.headers["x-request-id"] == "follow-me"
+    unknown = await client.get("/api/nope/x")
+    assert unknown.status_code == 404
+    assert len(unknown.headers["x-request-id"]) == 32
+
+
+async def test_client_sent_forwarded_for_is_replaced(client, auth, upstream) -> None:
+    response = await client.get("/api/todos/x", headers={**auth, "X-Forwarded-For": "10.9.8.7"})
+    assert response.status_code == 200
+    [seen] = upstream.seen
+    assert seen.all("x-forwarded-for") == [seen.header("x-forwarded-for")]
+    assert "10.9.8.7" not in (seen.header("x-forwarded-for") or "")

@@ -74,13 +74,17 @@ class TokenBoundaryMiddleware:
         self.runtime = runtime
 
     async def __call__(self, scope: Scope, receive, send) -> None:
+        # One request id for the whole exchange, refusals included, so a learner can follow any request.
+        request_id = _request_id(scope["headers"])
+        scope = {**scope, "gateway.request_id": request_id}
+        tagged = {"x-request-id": request_id}
         if has_dot_segment(scope["path"]):
-            await send_problem(send, 400, "bad-path", "dot segments are not allowed in the path")
+            await send_problem(send, 400, "bad-path", "dot segments are not allowed in the path", tagged)
             return
         service, _ = split_api_path(scope["path"])
         verifier = self.runtime.verifiers.get(service)
         if verifier is None:
-            await send_problem(send, 404, "not-found", "no service by that name behind this gateway")
+            await send_problem(send, 404, "not-found", "no service by that name behind this gateway", tagged)
             return
         kept = [(k, v) for k, v in scope["headers"] if not authz.is_identity_header(k.decode("latin-1"))]
         try:
@@ -89,6 +93,7 @@ class TokenBoundaryMiddleware:
             outbound = await self.runtime.boundary.outbound(Edge(service, token, principal))
         except authz.AuthzError as error:
             response = authz.authz_error_response(error, realm=REALM, instance=scope["path"])
+            response.headers["x-request-id"] = request_id
             await response(scope, receive, send)
             return
         headers = [(k, v) for k, v in kept if k != b"authorization"]
@@ -105,7 +110,7 @@ class Proxy:
     async def __call__(self, scope: Scope, receive, send) -> None:
         settings = self.runtime.settings
         service, rest = split_api_path(raw_path(scope))
-        request_id = _request_id(scope["headers"])
+        request_id = scope.get("gateway.request_id") or _request_id(scope["headers"])
         try:
             body = await read_body(receive, settings.max_body_bytes)
         except BodyTooLarge:
@@ -117,9 +122,11 @@ class Proxy:
             (k.decode("latin-1"), v.decode("latin-1"))
             for k, v in scope["headers"]
             if k.decode("latin-1") not in NOT_FORWARDED_REQUEST and k.decode("latin-1") not in listed
-            and k != b"x-request-id"
+            and k not in (b"x-request-id", b"x-forwarded-for")
         ]  # fmt: skip
         headers.append(("x-request-id", request_id))
+        # The gateway is the edge: the address it saw is the only one it vouches for (a client-sent
+        # X-Forwarded-For would let anyone claim any address).
         client = scope.get("client")
         if client:
             headers.append(("x-forwarded-for", client[0]))
