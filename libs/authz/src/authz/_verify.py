@@ -159,7 +159,7 @@ class TokenVerifier:
         """
         try:
             # trust mode: the signature is deliberately not checked here (the point of the mode).
-            claims = jwt.decode(token, options={"verify_signature": False})
+            claims = jwt.decode(token, options={"verify_signature": False})  # the trust mode only
         except jwt.InvalidTokenError as e:
             raise exc.MalformedToken(f"the token is not a well-formed JWT: {e}") from None
         missing = [c for c in self._required if c not in claims]
