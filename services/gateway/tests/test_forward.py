@@ -294,3 +294,10 @@ async def test_client_sent_forwarded_for_is_replaced(client, auth, upstream) -> 
     [seen] = upstream.seen
     assert seen.all("x-forwarded-for") == [seen.header("x-forwarded-for")]
     assert "10.9.8.7" not in (seen.header("x-forwarded-for") or "")
+
+
+async def test_w3c_trace_context_is_passed_on(client, auth, upstream) -> None:
+    trace = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "tracestate": "suite=1"}
+    assert (await client.get("/api/todos/x", headers={**auth, **trace})).status_code == 200
+    [seen] = upstream.seen
+    assert (seen.header("traceparent"), seen.header("tracestate")) == (trace["traceparent"], "suite=1")
