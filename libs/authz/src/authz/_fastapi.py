@@ -63,21 +63,8 @@ class Authenticator:
         if keys is None:
             if client is None:
                 raise ValueError("from_settings needs an http client to fetch the JWKS, or keys")
-            keys = JwksCache(
-                client,
-                jwks_url=settings.jwks_url,
-                discovery_url=None if settings.jwks_url else settings.discovery_url,
-                min_refetch_seconds=settings.jwks_min_refetch_seconds,
-            )
-        verifier = TokenVerifier(
-            keys,
-            issuer=settings.issuer,
-            audience=settings.audience,
-            algorithms=settings.algorithms,
-            leeway_seconds=settings.leeway_seconds,
-            token_types=[t.lower() for t in settings.token_types],
-            cache_size=settings.token_cache_size,
-        )
+            keys = JwksCache.from_settings(client, settings)
+        verifier = TokenVerifier.from_settings(keys, settings, audience=settings.audience)
         return cls(settings, verifier, delegation=delegation)
 
     async def warm(self) -> None:

@@ -11,6 +11,7 @@ import httpx
 from jwt import PyJWK, PyJWKSet
 from jwt.exceptions import PyJWKError, PyJWKSetError
 
+from authz._settings import AuthzSettings
 from authz.exceptions import KeySetUnavailable, UnknownKey
 
 log = logging.getLogger("authz.jwks")
@@ -58,6 +59,16 @@ class JwksCache:
         self._lock = asyncio.Lock()
         #: How many times the JWKS was fetched: a learner can watch rotation cost exactly one.
         self.fetch_count = 0
+
+    @classmethod
+    def from_settings(cls, client: httpx.AsyncClient, settings: AuthzSettings) -> JwksCache:
+        """The issuer's JWKS as the `AUTHZ_*` settings say: a fixed URL, or found through discovery."""
+        return cls(
+            client,
+            jwks_url=settings.jwks_url,
+            discovery_url=None if settings.jwks_url else settings.discovery_url,
+            min_refetch_seconds=settings.jwks_min_refetch_seconds,
+        )
 
     @property
     def kids(self) -> list[str]:

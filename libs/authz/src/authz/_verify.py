@@ -12,6 +12,7 @@ import jwt
 
 from authz import exceptions as exc
 from authz._jwks import KeySource
+from authz._settings import AuthzSettings
 
 #: RFC 9068 section 2.1: access tokens carry `typ: at+jwt` so that an ID token or any other JWT
 #: from the same issuer cannot be replayed as an access token. Ref: https://www.rfc-editor.org/rfc/rfc9068
@@ -83,6 +84,20 @@ class TokenVerifier:
         self._required = list(required_claims)
         self._cache = _TokenCache(cache_size)
         self._clock = clock
+
+    @classmethod
+    def from_settings(cls, keys: KeySource, settings: AuthzSettings, *, audience: str | None) -> TokenVerifier:
+        """A verifier with the `AUTHZ_*` settings' issuer, algorithms, leeway, token types and cache, for
+        `audience` (a service passes its own; the gateway one per routed service)."""
+        return cls(
+            keys,
+            issuer=settings.issuer,
+            audience=audience,
+            algorithms=settings.algorithms,
+            leeway_seconds=settings.leeway_seconds,
+            token_types=[t.lower() for t in settings.token_types],
+            cache_size=settings.token_cache_size,
+        )
 
     @property
     def cache_entries(self) -> int:

@@ -39,23 +39,10 @@ class Runtime:
         s.check_mode_implemented()
         self.boundary = boundary_for(s.mode, self.settings)
         self.http = httpx.AsyncClient(transport=self._transport, timeout=s.http_timeout_seconds)
-        self.keys = authz.JwksCache(
-            self.http,
-            jwks_url=s.jwks_url,
-            discovery_url=None if s.jwks_url else s.discovery_url,
-            min_refetch_seconds=s.jwks_min_refetch_seconds,
-        )
+        self.keys = authz.JwksCache.from_settings(self.http, s)
         # The edge token must name the service it is routed to: one verifier per audience, one key cache.
         self.verifiers = {
-            service: authz.TokenVerifier(
-                self.keys,
-                issuer=s.issuer,
-                audience=self.settings.audience(service),
-                algorithms=s.algorithms,
-                leeway_seconds=s.leeway_seconds,
-                token_types=[t.lower() for t in s.token_types],
-                cache_size=s.token_cache_size,
-            )
+            service: authz.TokenVerifier.from_settings(self.keys, s, audience=self.settings.audience(service))
             for service in self.settings.upstreams
         }
         await self.keys.warm()
