@@ -55,7 +55,7 @@ EXTRACT_KEYS = {
     "shares": b"shares-extract-key-0123456789abcdef",
     "reminders": b"reminders-extract-key-0123456789abcd",
 }
-MODES = ["trust", "passthrough", "extract"]
+MODES = ["trust", "passthrough", "reissue", "extract"]
 UPSTREAM_TIMEOUT = 0.5
 MAX_BODY = 1024
 LARGE_BODY = bytes(range(256)) * 800  # 200 KiB, every byte value

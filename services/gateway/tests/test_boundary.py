@@ -7,7 +7,7 @@ import pytest
 
 import authz
 
-MODES = ["trust", "passthrough", "extract"]
+MODES = ["trust", "passthrough", "reissue", "extract"]
 ALICE_SUB = "3f2b8c1e-7a4d-4e5f-9b60-a11ce0000001"
 
 #: Identity headers a client might send, in mixed case and with `_` for `-`.

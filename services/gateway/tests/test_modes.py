@@ -9,6 +9,7 @@ from pydantic import SecretStr
 import authz
 from authz import Kind, Mode, Principal
 from gateway.modes import Edge, ExtractHeaders, ForwardToken, boundary_for
+from gateway.reissue import ReissueToken
 
 ALICE_SUB = "3f2b8c1e-7a4d-4e5f-9b60-a11ce0000001"
 
@@ -112,7 +113,7 @@ async def test_extract_with_a_missing_key_does_not_start(start_gateway, make_set
         await start_gateway(make_settings("extract", extract_keys=keys))
 
 
-@pytest.mark.parametrize("mode", ["reissue", "phantom"])
+@pytest.mark.parametrize("mode", ["phantom"])
 async def test_a_mode_not_built_does_not_start(start_gateway, make_settings, mode):
     with pytest.raises(authz.ConfigurationError, match=mode):
         await start_gateway(make_settings(mode))
@@ -137,8 +138,9 @@ def test_boundary_for_picks_the_strategy(make_settings):
     assert isinstance(boundary_for(Mode.TRUST, make_settings("trust")), ForwardToken)
     assert isinstance(boundary_for(Mode.PASSTHROUGH, make_settings()), ForwardToken)
     assert isinstance(boundary_for(Mode.EXTRACT, make_settings("extract")), ExtractHeaders)
+    assert isinstance(boundary_for(Mode.REISSUE, make_settings("reissue")), ReissueToken)
     with pytest.raises(authz.ConfigurationError):
-        boundary_for(Mode.REISSUE, make_settings())
+        boundary_for(Mode.PHANTOM, make_settings())
 
 
 async def test_forward_token_outbound():

@@ -19,7 +19,7 @@ from authz._problems import (
 )
 from authz._settings import AuthzSettings, Mode
 from authz._signed_headers import SignedIdentity, is_identity_header, sign_identity, verify_identity
-from authz._verify import ACCESS_TOKEN_TYPES, TokenVerifier
+from authz._verify import ACCESS_TOKEN_TYPES, TokenVerifier, peek_issuer
 from authz.exceptions import (
     AuthzError,
     ConfigurationError,
@@ -93,6 +93,7 @@ __all__ = [
     "get_principal",
     "install_problem_handlers",
     "is_identity_header",
+    "peek_issuer",
     "problem",
     "require",
     "sign_identity",

@@ -13,7 +13,7 @@ from authz import exceptions as exc
 from authz._jwks import JwksCache, KeySource
 from authz._principal import Kind, Principal, Source
 from authz._settings import AuthzSettings, Mode
-from authz._verify import TokenVerifier
+from authz._verify import TokenVerifier, peek_issuer
 
 log = logging.getLogger("authz")
 
@@ -34,12 +34,17 @@ class Authenticator:
         verifier: TokenVerifier,
         *,
         delegation: Mapping[str, Iterable[str]] | None = None,
+        internal: TokenVerifier | None = None,
     ) -> None:
         settings.check_service_mode()
+        if settings.mode is Mode.REISSUE and internal is None:
+            raise exc.ConfigurationError("reissue mode needs a verifier for the gateway's internal tokens")
         if not settings.audience:
             raise exc.ConfigurationError("AUTHZ_AUDIENCE is not set: a service must name the audience it accepts")
         self.settings = settings
         self.verifier = verifier
+        #: `reissue`: the verifier of the gateway's internal tokens (its issuer, its JWKS, this audience).
+        self.internal = internal
         #: Which actors may act for a user here, and for which operations: {"shares": {"read", "grant"}}.
         #: A delegated token for anything else is refused (delegation, not a trusted subsystem).
         self.delegation = {actor: frozenset(ops) for actor, ops in (delegation or {}).items()}
@@ -65,7 +70,26 @@ class Authenticator:
                 raise ValueError("from_settings needs an http client to fetch the JWKS, or keys")
             keys = JwksCache.from_settings(client, settings)
         verifier = TokenVerifier.from_settings(keys, settings, audience=settings.audience)
-        return cls(settings, verifier, delegation=delegation)
+        internal = None
+        if settings.mode is Mode.REISSUE:
+            settings.check_service_mode()
+            if client is None:
+                raise ValueError("reissue mode needs an http client to fetch the gateway's JWKS")
+            # Not warmed at start-up: the gateway may start after this service; the first internal token
+            # fetches it (and an unknown kid after a gateway restart refetches, rate-limited).
+            gateway_keys = JwksCache(
+                client, jwks_url=settings.gateway_jwks_url, min_refetch_seconds=settings.jwks_min_refetch_seconds
+            )
+            internal = TokenVerifier(
+                gateway_keys,
+                issuer=str(settings.gateway_issuer),
+                audience=settings.audience,
+                algorithms=["ES256"],
+                leeway_seconds=settings.leeway_seconds,
+                token_types=[t.lower() for t in settings.token_types],
+                cache_size=settings.token_cache_size,
+            )
+        return cls(settings, verifier, delegation=delegation, internal=internal)
 
     async def warm(self) -> None:
         """Fetch the issuer's keys at start-up (if they come over HTTP) so no request waits for them."""
@@ -75,10 +99,13 @@ class Authenticator:
 
     def metrics(self) -> dict[str, float]:
         """Counters for `/metrics`: how often the JWKS was fetched, how full the token cache is."""
-        return {
+        counters = {
             "authz_jwks_fetches_total": getattr(self.verifier.keys, "fetch_count", 0),
             "authz_token_cache_entries": self.verifier.cache_entries,
         }
+        if self.internal is not None:
+            counters["authz_gateway_jwks_fetches_total"] = getattr(self.internal.keys, "fetch_count", 0)
+        return counters
 
     async def authenticate(self, request: Request) -> Principal:
         """The caller, derived as the boundary mode says (docs/boundary-modes.md)."""
@@ -86,11 +113,29 @@ class Authenticator:
         if mode is Mode.EXTRACT:
             return await self._extract(request)
         token = bearer_token(request)
+        if mode is Mode.REISSUE:
+            return await self._reissued(token)
         if mode is Mode.TRUST:
             claims = self.verifier.decode_unverified(token)
             return Principal.from_claims(claims, source=Source.UNVERIFIED_TOKEN, mode=mode, token=token)
         claims = await self.verifier.verify(token)
         return Principal.from_claims(claims, source=Source.VERIFIED_TOKEN, mode=mode, token=token)
+
+    async def _reissued(self, token: str) -> Principal:
+        # Two issuers, told apart by `iss` and each checked with its own keys: a user comes only as the
+        # gateway's internal token for this service; services and delegated calls only from identity.
+        assert self.internal is not None  # __init__ made sure
+        if peek_issuer(token) == self.settings.gateway_issuer:
+            claims = await self.internal.verify(token)
+            principal = Principal.from_claims(claims, source=Source.INTERNAL_TOKEN, mode=Mode.REISSUE, token=token)
+            if principal.kind is not Kind.USER or principal.is_delegated:
+                raise exc.NotAuthenticated("the gateway's internal tokens stand for users only")
+            return principal
+        claims = await self.verifier.verify(token)
+        principal = Principal.from_claims(claims, source=Source.VERIFIED_TOKEN, mode=Mode.REISSUE, token=token)
+        if principal.kind is Kind.USER and not principal.is_delegated:
+            raise exc.NotAuthenticated("in reissue mode a user's token is accepted only from the gateway")
+        return principal
 
     async def _extract(self, request: Request) -> Principal:
         # A user arrives only as the gateway's signed headers; a bearer token only as a service's own.

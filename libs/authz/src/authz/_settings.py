@@ -30,7 +30,7 @@ class Mode(enum.StrEnum):
 
 
 #: The modes this build implements on the inbound side.
-IMPLEMENTED_MODES = frozenset({Mode.PASSTHROUGH, Mode.TRUST, Mode.EXTRACT})
+IMPLEMENTED_MODES = frozenset({Mode.PASSTHROUGH, Mode.TRUST, Mode.REISSUE, Mode.EXTRACT})
 
 
 class AuthzSettings(BaseSettings):
@@ -72,6 +72,10 @@ class AuthzSettings(BaseSettings):
     #: `extract` only: clients whose own token plus `X-On-Behalf-Of` stands for a user (the trusted
     #: subsystem fallback, for a service that never receives the user's token in this mode).
     on_behalf_of_clients: list[str] = Field(default_factory=lambda: ["shares"])
+    #: `reissue`: the gateway's issuer URL and JWKS. A user's token is accepted only in this internal form
+    #: (`iss` = the gateway, `aud` = this service alone); service and delegated tokens still come from identity.
+    gateway_issuer: str | None = None
+    gateway_jwks_url: str | None = None
     http_timeout_seconds: float = Field(default=5.0, gt=0)
 
     @field_validator("algorithms")
@@ -112,3 +116,9 @@ class AuthzSettings(BaseSettings):
             )
         if self.mode is Mode.EXTRACT and self.extract_key is None:
             raise ConfigurationError("extract mode needs AUTHZ_EXTRACT_KEY, this service's key for the gateway")
+        if self.mode is Mode.REISSUE and not (self.gateway_issuer and self.gateway_jwks_url):
+            raise ConfigurationError(
+                "reissue mode needs AUTHZ_GATEWAY_ISSUER and AUTHZ_GATEWAY_JWKS_URL: user tokens come from the gateway"
+            )
+        if self.gateway_issuer is not None and self.gateway_issuer == self.issuer:
+            raise ConfigurationError("AUTHZ_GATEWAY_ISSUER must differ from AUTHZ_ISSUER: they are told apart by iss")

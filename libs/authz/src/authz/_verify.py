@@ -203,3 +203,15 @@ class TokenVerifier:
             raise exc.TokenNotYetValid("the token's nbf is in the future")
         if claims["iat"] > now + self._leeway:
             raise exc.TokenNotYetValid("the token's iat is in the future")
+
+
+def peek_issuer(token: str) -> str | None:
+    """The `iss` a token claims, read WITHOUT verifying it: only to choose which verifier (which issuer's
+    keys) then checks the token fully. Nothing else may be taken from an unverified token."""
+    try:
+        # Routing only: the chosen verifier checks the signature, and that `iss`, right after.
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError as e:
+        raise exc.MalformedToken(f"the token is not a well-formed JWT: {e}") from None
+    iss = claims.get("iss")
+    return iss if isinstance(iss, str) else None

@@ -61,6 +61,8 @@ class Runtime:
         return {
             "gateway_forwarded_total": self.forwarder.forwarded,
             "authz_jwks_fetches_total": self.keys.fetch_count if self.keys else 0,
+            # reissue: internal tokens signed (the per-user-and-service cache keeps this far below forwarded).
+            "gateway_internal_tokens_minted_total": getattr(getattr(self, "boundary", None), "minted", 0),
         }
 
 
@@ -93,6 +95,14 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
         if runtime.keys is None or not runtime.keys.kids:
             return authz.problem(503, "not-ready", "the issuer's keys are not loaded yet")
         return {"status": "ready", "mode": settings.authz.mode.value}
+
+    @ops.get("/.well-known/jwks.json", response_model=None)
+    def jwks() -> dict[str, Any] | authz.ProblemResponse:
+        """`reissue`: the public key of the gateway's internal tokens (RFC 7517). No such key in other modes."""
+        key = getattr(getattr(runtime, "boundary", None), "key", None)
+        if key is None:
+            return authz.problem(404, "not-found", f"the gateway signs no tokens in {settings.authz.mode.value} mode")
+        return key.jwks()
 
     @ops.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> str:

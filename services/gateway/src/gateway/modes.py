@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import authz
 from authz import Kind, Mode, Principal
+from gateway.reissue import GatewayKey, ReissueToken
 
 
 @dataclass(frozen=True)
@@ -71,4 +72,14 @@ def boundary_for(mode: Mode, settings: Any) -> Boundary:
         if missing:
             raise authz.ConfigurationError(f"extract mode needs GATEWAY_EXTRACT_KEYS for {', '.join(missing)}")
         return ExtractHeaders({s: k.get_secret_value().encode() for s, k in settings.extract_keys.items()})
+    if mode is Mode.REISSUE:
+        if settings.issuer.rstrip("/") == settings.authz.issuer.rstrip("/"):
+            raise authz.ConfigurationError("GATEWAY_ISSUER must differ from AUTHZ_ISSUER: services tell them apart")
+        key = GatewayKey.from_pem(settings.signing_key.get_secret_value()) if settings.signing_key else None
+        return ReissueToken(
+            key or GatewayKey.generate(),
+            issuer=settings.issuer,
+            audiences={s: settings.audience(s) for s in settings.upstreams},
+            lifetime_seconds=settings.internal_token_lifetime_seconds,
+        )
     raise authz.ConfigurationError(f"the gateway does not implement the {mode.value!r} mode in this build")

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     pool_size: int = Field(default=100, ge=1)
     #: `extract`: one key per service, to sign the identity headers for it (the service holds the same key).
     extract_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    #: `reissue`: the gateway's issuer URL (the `iss` of its internal tokens; its JWKS is
+    #: `<issuer>/.well-known/jwks.json`), their lifetime, and its ES256 key as PEM. Without a key one is
+    #: generated at start-up (fine for one replica; several must share one, from a Secret).
+    issuer: str = "http://127.0.0.1:8080"
+    internal_token_lifetime_seconds: int = Field(default=30, ge=5, le=300)
+    signing_key: SecretStr | None = None
     authz: AuthzSettings = Field(default_factory=lambda: AuthzSettings.for_service(SERVICE_NAME))
 
     def audience(self, service: str) -> str:
