@@ -71,9 +71,10 @@ def settings(make_settings) -> Settings:
 
 
 @pytest.fixture
-def make_client(client_secrets) -> Callable[[Settings], TestClient]:
-    """A client for a new app; enter it (`with make_client(s) as c:`) to run the lifespan."""
-    return lambda settings: TestClient(create_app(settings))
+def make_client(client_secrets) -> Callable[..., TestClient]:
+    """A client for a new app; enter it (`with make_client(s) as c:`) to run the lifespan. Keyword
+    arguments go to `create_app` (`transport=` for identity's own outbound calls)."""
+    return lambda settings, **kwargs: TestClient(create_app(settings, **kwargs))
 
 
 @pytest.fixture

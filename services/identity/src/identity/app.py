@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import SQLModel
@@ -13,23 +14,29 @@ import authz
 from identity.deps import State
 from identity.keys import KeyRing, RingKeySource
 from identity.oauth import OAuthError
-from identity.realm import load_realm
+from identity.phantom import PhantomTokens
+from identity.realm import load_realm, with_opaque_tokens
 from identity.routes import admin, directory, discovery, introspection, token, userinfo
 from identity.settings import Settings
+from identity.subject_tokens import SubjectTokens
 from identity.tokens import TokenService
 from servicekit import health_router, make_engine
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app. Nothing touches the database or the realm file until the lifespan starts."""
+def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    """Build the app. Nothing touches the database or the realm file until the lifespan starts.
+
+    `transport` replaces the network for identity's own outbound calls (a trusted issuer's JWKS) in tests.
+    """
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+        # The realm first: a bad realm file or IDENTITY_OPAQUE_TOKEN_CLIENTS stops start-up before the database.
+        realm = with_opaque_tokens(load_realm(settings.realm_file), settings.opaque_token_clients)
         engine = make_engine(settings.database_url)
         # Issue #6 replaces this with Alembic migrations; until then the schema is created if missing.
         SQLModel.metadata.create_all(engine)
-        realm = load_realm(settings.realm_file)
         ring = KeyRing(
             engine,
             alg=settings.signing_alg,
@@ -50,6 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         authenticator = authz.Authenticator.from_settings(api_settings, keys=RingKeySource(ring))
         tokens = TokenService(ring, engine, issuer=settings.issuer, lifetime=settings.access_token_lifetime_seconds)
+        phantoms = PhantomTokens(engine, clock=tokens.now)
+        # Only needed to fetch a trusted foreign issuer's JWKS (the gateway's, in reissue).
+        http = httpx.AsyncClient(transport=transport, timeout=5.0) if settings.trusted_subject_issuers else None
+        subject_tokens = SubjectTokens(tokens, settings.trusted_subject_issuers, http, leeway=settings.leeway_seconds)
         try:
             yield State(
                 settings=settings,
@@ -57,9 +68,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 realm=realm,
                 ring=ring,
                 tokens=tokens,
+                phantoms=phantoms,
+                subject_tokens=subject_tokens,
                 authz=authenticator,
             )
         finally:
+            if http is not None:
+                await http.aclose()
             engine.dispose()
 
     app = FastAPI(title="identity", summary="todo-suite's development OAuth 2.0 / OIDC server", lifespan=lifespan)

@@ -9,8 +9,10 @@ from sqlalchemy import Engine
 
 import authz
 from identity.keys import KeyRing
+from identity.phantom import PhantomTokens
 from identity.realm import Realm
 from identity.settings import Settings
+from identity.subject_tokens import SubjectTokens
 from identity.tokens import TokenService
 
 
@@ -20,6 +22,8 @@ class State(TypedDict):
     realm: Realm
     ring: KeyRing
     tokens: TokenService
+    phantoms: PhantomTokens
+    subject_tokens: SubjectTokens
     authz: authz.Authenticator
 
 
@@ -39,7 +43,12 @@ def _tokens(request: Request) -> TokenService:
     return request.state.tokens
 
 
+def phantoms_of(request: Request) -> PhantomTokens:
+    return request.state.phantoms
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 RealmDep = Annotated[Realm, Depends(_realm)]
 RingDep = Annotated[KeyRing, Depends(_ring)]
 TokensDep = Annotated[TokenService, Depends(_tokens)]
+PhantomsDep = Annotated[PhantomTokens, Depends(phantoms_of)]

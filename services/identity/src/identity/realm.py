@@ -8,8 +8,8 @@ import logging
 import os
 import secrets
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 log = logging.getLogger("identity.realm")
@@ -50,6 +50,10 @@ class Client:
     scopes: frozenset[str]
     admin: bool = False
     secret: str | None = field(default=None, repr=False)
+    #: Phantom token: the client gets an opaque handle, never the JWT it stands for (see identity.phantom).
+    opaque_access_tokens: bool = False
+    #: May trade an opaque handle for its JWT at introspection (`Accept: application/jwt`): the gateway.
+    may_resolve_phantom_tokens: bool = False
 
     def check_secret(self, secret: str) -> bool:
         # A confidential client whose secret is not configured can never authenticate (fail closed).
@@ -105,6 +109,8 @@ def load_realm(path: Path, environ: Mapping[str, str] = os.environ) -> Realm:
             scopes=frozenset(c.get("scopes", ())),
             admin=bool(c.get("admin", False)),
             secret=secret,
+            opaque_access_tokens=bool(c.get("opaque_access_tokens", False)),
+            may_resolve_phantom_tokens=bool(c.get("may_resolve_phantom_tokens", False)),
         )
     api_scopes = {a["audience"]: frozenset(a.get("scopes", ())) for a in data.get("apis", [])}
     return Realm(
@@ -114,3 +120,24 @@ def load_realm(path: Path, environ: Mapping[str, str] = os.environ) -> Realm:
         clients=clients,
         api_scopes=api_scopes,
     )
+
+
+def with_opaque_tokens(realm: Realm, client_ids: Iterable[str]) -> Realm:
+    """The realm with opaque access tokens turned on for these clients (`IDENTITY_OPAQUE_TOKEN_CLIENTS`).
+
+    A deployment switches the phantom-token mode on without editing the realm file. A name the realm
+    does not know is a typo that would silently leave the client on JWTs: refuse to start instead.
+    """
+    wanted = list(dict.fromkeys(client_ids))
+    unknown = [c for c in wanted if c not in realm.clients]
+    if unknown:
+        raise ValueError(
+            f"IDENTITY_OPAQUE_TOKEN_CLIENTS names clients the realm {realm.name!r} does not have: "
+            f"{', '.join(unknown)} (it has: {', '.join(sorted(realm.clients))})"
+        )
+    if not wanted:
+        return realm
+    clients = dict(realm.clients)
+    for client_id in wanted:
+        clients[client_id] = replace(clients[client_id], opaque_access_tokens=True)
+    return replace(realm, clients=clients)

@@ -30,7 +30,13 @@ class Settings(BaseSettings):
     allow_password_grant: bool = False
     #: Identity's own API (the user directory) is an audience like any other.
     api_audience: str = "identity"
+    #: Issuers whose access tokens are accepted as RFC 8693 subject tokens besides identity's own, each with
+    #: its JWKS URL: `{"http://127.0.0.1:8080": "http://127.0.0.1:8080/.well-known/jwks.json"}` in `reissue`.
+    trusted_subject_issuers: dict[str, str] = Field(default_factory=dict)
     leeway_seconds: int = Field(default=10, ge=0, le=120)
+    #: Clients that get opaque access tokens (phantom token) besides those the realm marks so, as a JSON
+    #: list: `IDENTITY_OPAQUE_TOKEN_CLIENTS='["todo-cli"]'`. A name the realm lacks stops start-up.
+    opaque_token_clients: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _dev_only(self) -> Settings:

@@ -1,4 +1,4 @@
-"""Token introspection (RFC 7662) and revocation (RFC 7009)."""
+"""Token introspection (RFC 7662) and revocation (RFC 7009), for JWTs and the opaque handles standing for them."""
 
 from __future__ import annotations
 
@@ -7,26 +7,53 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from identity.deps import RealmDep, TokensDep
+from identity.deps import PhantomsDep, RealmDep, TokensDep
 from identity.oauth import NO_STORE, OAuthError, authenticate_client, read_form
 
 router = APIRouter(tags=["oauth"])
 
+#: The media type of a JWT (RFC 7519 section 10.3.1): the phantom-token answer of introspection.
+JWT_MEDIA_TYPE = "application/jwt"
+
+
+def wants_jwt(request: Request) -> bool:
+    """Did the caller name `application/jwt` in `Accept` (with a q above 0)? Wildcards do not count: a
+    caller that does not ask for the JWT by name gets RFC 7662 JSON, as any introspection client expects."""
+    for media_range in request.headers.get("accept", "").split(","):
+        media_type, *params = (part.strip() for part in media_range.split(";"))
+        if media_type.lower() != JWT_MEDIA_TYPE:
+            continue
+        q = next((p.partition("=")[2] for p in params if p.lower().startswith("q=")), "1")
+        try:
+            return float(q) > 0
+        except ValueError:
+            return False
+    return False
+
 
 @router.post("/introspect")
-async def introspect(request: Request, realm: RealmDep, tokens: TokensDep) -> JSONResponse:
+async def introspect(request: Request, realm: RealmDep, tokens: TokensDep, phantoms: PhantomsDep) -> Response:
     """Is this token active, and what does it say? Only confidential clients may ask (RFC 7662 section 2.1).
 
     A forged, expired, revoked or unknown token is simply `{"active": false}`: the caller learns no reason.
+    An opaque handle is answered as the JWT it stands for. A client allowed to resolve phantom tokens (the
+    gateway) that sends `Accept: application/jwt` gets that JWT itself as the body of an `application/jwt`
+    answer — but only for an active handle: anything else is the JSON `{"active": false}`, so the content
+    type alone tells the caller whether the handle was resolved.
     """
     form = await read_form(request)
-    authenticate_client(request, form, realm, allow_public=False)
+    caller = authenticate_client(request, form, realm, allow_public=False)
     token = form.get("token")
     if not token:
         raise OAuthError("invalid_request", "token is required")
-    claims = await tokens.active_claims(token)
-    if claims is None:
+    resolving = caller.may_resolve_phantom_tokens and wants_jwt(request)
+    paired_jwt = phantoms.resolve(token)
+    claims = await tokens.active_claims(paired_jwt or token)
+    # Asked to resolve, a JWT is inactive too: it is no handle, and a client of the phantom mode never holds one.
+    if claims is None or (resolving and paired_jwt is None):
         return JSONResponse({"active": False}, headers=NO_STORE)
+    if resolving:
+        return Response(paired_jwt, media_type=JWT_MEDIA_TYPE, headers=NO_STORE)
     body: dict[str, Any] = {"active": True, "token_type": "Bearer", **claims}
     if "preferred_username" in claims:
         body["username"] = claims["preferred_username"]
@@ -34,14 +61,17 @@ async def introspect(request: Request, realm: RealmDep, tokens: TokensDep) -> JS
 
 
 @router.post("/revoke")
-async def revoke(request: Request, realm: RealmDep, tokens: TokensDep) -> Response:
-    """Revoke an access token issued to the calling client (RFC 7009). Unknown or dead tokens: 200 all the same."""
+async def revoke(request: Request, realm: RealmDep, tokens: TokensDep, phantoms: PhantomsDep) -> Response:
+    """Revoke an access token issued to the calling client (RFC 7009). Unknown or dead tokens: 200 all the same.
+
+    Revoking an opaque handle revokes the `jti` of its JWT, so the handle and the JWT die together.
+    """
     form = await read_form(request)
     client = authenticate_client(request, form, realm, allow_public=True)
     token = form.get("token")
     if not token:
         raise OAuthError("invalid_request", "token is required")
-    claims = await tokens.active_claims(token)
+    claims = await tokens.active_claims(phantoms.resolve(token) or token)
     if claims is not None:
         if claims.get("client_id") != client.client_id:
             raise OAuthError("invalid_request", "the token was not issued to this client")

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from identity.deps import RealmDep, SettingsDep, TokensDep
+from identity.deps import RealmDep, SettingsDep, TokensDep, phantoms_of
 from identity.oauth import NO_STORE, OAuthError, authenticate_client, read_form
 from identity.realm import GRANT_CLIENT_CREDENTIALS, GRANT_PASSWORD, GRANT_TOKEN_EXCHANGE, Client, Realm
 from identity.settings import Settings
@@ -53,6 +53,14 @@ def token_response(token: str, claims: dict[str, Any], **extra: Any) -> JSONResp
     return JSONResponse(body, headers=NO_STORE)
 
 
+def client_token_response(request: Request, client: Client, token: str, claims: dict[str, Any]) -> JSONResponse:
+    """The answer to a client that presents the token itself: an opaque handle instead of the JWT if the
+    realm (or IDENTITY_OPAQUE_TOKEN_CLIENTS) says so — the phantom token, see identity.phantom."""
+    if client.opaque_access_tokens:
+        token = phantoms_of(request).wrap(token, claims)
+    return token_response(token, claims)
+
+
 async def _client_credentials(
     request: Request, form: dict[str, str], client: Client, realm: Realm, tokens: TokenService, settings: Settings
 ) -> JSONResponse:
@@ -61,7 +69,7 @@ async def _client_credentials(
     audiences = requested_audiences(request, client)
     scopes = granted_scopes(form, client, realm, audiences)
     token, claims = tokens.issue(client=client, grant=GRANT_CLIENT_CREDENTIALS, audiences=audiences, scopes=scopes)
-    return token_response(token, claims)
+    return client_token_response(request, client, token, claims)
 
 
 async def _password(
@@ -76,7 +84,7 @@ async def _password(
     audiences = requested_audiences(request, client)
     scopes = granted_scopes(form, client, realm, audiences)
     token, claims = tokens.issue(client=client, grant=GRANT_PASSWORD, audiences=audiences, scopes=scopes, user=user)
-    return token_response(token, claims)
+    return client_token_response(request, client, token, claims)
 
 
 #: RFC 8693 section 3: the token types this server accepts as subject tokens and issues.
@@ -104,9 +112,9 @@ async def _token_exchange(
         raise OAuthError("invalid_request", "only access tokens can be requested")
     if "actor_token" in form:
         raise OAuthError("invalid_request", "actor_token is not supported: the authenticated client is the actor")
-    subject = await tokens.active_claims(subject_token)
+    subject = await request.state.subject_tokens.active_claims(subject_token)
     if subject is None:
-        raise OAuthError("invalid_request", "the subject_token is not an active token of this issuer")
+        raise OAuthError("invalid_request", "the subject_token is not an active token of an issuer trusted here")
     subject_aud = subject["aud"] if isinstance(subject["aud"], list) else [subject["aud"]]
     if client.client_id not in subject_aud:
         raise OAuthError("invalid_request", f"the subject_token is not meant for {client.client_id!r}")
