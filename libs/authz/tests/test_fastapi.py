@@ -317,14 +317,20 @@ class TestAuthenticatorConfiguration:
     def _verifier(self) -> TokenVerifier:
         return TokenVerifier(StaticKeySource({}), issuer="http://identity.test", audience="todos")
 
-    @pytest.mark.parametrize("mode", sorted(set(Mode) - {Mode.PASSTHROUGH}))
-    def test_unimplemented_mode_is_refused(self, mode):
+    @pytest.mark.parametrize("mode", [Mode.TRUST, Mode.REISSUE, Mode.EXTRACT])
+    def test_a_mode_without_what_it_needs_is_refused(self, mode):
         settings = AuthzSettings.for_service("todos", mode=mode)
 
         with pytest.raises(ConfigurationError, match=mode.value):
             Authenticator(settings, self._verifier())
 
-    def test_unimplemented_mode_from_the_environment(self, monkeypatch):
+    @pytest.mark.parametrize("mode", [Mode.PASSTHROUGH, Mode.PHANTOM])
+    def test_modes_that_verify_identitys_tokens_need_nothing_more(self, mode):
+        authenticator = Authenticator(AuthzSettings.for_service("todos", mode=mode), self._verifier())
+
+        assert authenticator.settings.mode is mode
+
+    def test_trust_from_the_environment_without_the_mesh(self, monkeypatch):
         monkeypatch.setenv("AUTHZ_MODE", "trust")
         settings = AuthzSettings.for_service("todos")
 

@@ -30,7 +30,7 @@ class Mode(enum.StrEnum):
 
 
 #: The modes this build implements on the inbound side.
-IMPLEMENTED_MODES = frozenset({Mode.PASSTHROUGH, Mode.TRUST, Mode.REISSUE, Mode.EXTRACT})
+IMPLEMENTED_MODES = frozenset(Mode)
 
 
 class AuthzSettings(BaseSettings):

@@ -102,6 +102,20 @@ class KeySetUnavailable(NotAuthenticated):
     slug = "jwks-unavailable"
 
 
+class InactiveToken(NotAuthenticated):
+    """The issuer says the token is not active (unknown, expired or revoked: RFC 7662 does not say which)."""
+
+    slug = "inactive-token"
+
+
+class IssuerUnavailable(AuthzError):
+    """The issuer could not be asked about the token now; the token may be fine, so this is not a 401."""
+
+    status_code = 503
+    oauth_error = None
+    slug = "issuer-unavailable"
+
+
 class InvalidRequest(AuthzError):
     """The request carries its credentials in a way RFC 6750 does not allow (e.g. two Authorization headers)."""
 

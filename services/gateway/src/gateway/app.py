@@ -11,9 +11,11 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
 import authz
+from authz import Mode
 from gateway.boundary import GatewayApp, Proxy, TokenBoundaryMiddleware
 from gateway.forward import Forwarder
 from gateway.modes import Boundary, boundary_for
+from gateway.phantom import PhantomResolver
 from gateway.settings import SERVICE_NAME, Settings
 
 
@@ -33,6 +35,7 @@ class Runtime:
         )
         self.http: httpx.AsyncClient | None = None
         self.keys: authz.JwksCache | None = None
+        self.phantom: PhantomResolver | None = None
 
     async def start(self) -> None:
         s = self.settings.authz
@@ -45,17 +48,42 @@ class Runtime:
             service: authz.TokenVerifier.from_settings(self.keys, s, audience=self.settings.audience(service))
             for service in self.settings.upstreams
         }
+        if s.mode is Mode.PHANTOM:
+            self.phantom = await self._phantom_resolver()
         await self.keys.warm()
         await self.forwarder.start()
+
+    async def _phantom_resolver(self) -> PhantomResolver:
+        assert self.http is not None
+        settings, s = self.settings, self.settings.authz
+        if settings.client_secret is None:
+            raise authz.ConfigurationError("phantom mode needs GATEWAY_CLIENT_SECRET: the gateway introspects tokens")
+        url = settings.introspection_url
+        if url is None:
+            discovery = (await self.http.get(s.discovery_url)).json()
+            url = discovery.get("introspection_endpoint") if isinstance(discovery, dict) else None
+            if not isinstance(url, str):
+                raise authz.ConfigurationError("identity's discovery names no introspection_endpoint")
+        return PhantomResolver(
+            self.http,
+            introspection_url=url,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret.get_secret_value(),
+            max_age_seconds=settings.phantom_cache_seconds,
+        )
 
     async def stop(self) -> None:
         await self.forwarder.close()
         if self.http is not None:
             await self.http.aclose()
 
-    async def principal(self, verifier: authz.TokenVerifier, token: str) -> authz.Principal:
+    async def admit(self, verifier: authz.TokenVerifier, token: str) -> tuple[str, authz.Principal]:
+        """The edge check: the JWT (in phantom, the one the opaque token stands for) verified for the routed
+        service, and who it names."""
+        if self.phantom is not None:
+            token = await self.phantom.resolve(token)
         claims = await verifier.verify(token)
-        return authz.Principal.from_claims(claims, mode=self.settings.authz.mode)
+        return token, authz.Principal.from_claims(claims, mode=self.settings.authz.mode)
 
     def metrics(self) -> dict[str, float]:
         return {
@@ -63,6 +91,8 @@ class Runtime:
             "authz_jwks_fetches_total": self.keys.fetch_count if self.keys else 0,
             # reissue: internal tokens signed (the per-user-and-service cache keeps this far below forwarded).
             "gateway_internal_tokens_minted_total": getattr(getattr(self, "boundary", None), "minted", 0),
+            # phantom: introspections of opaque tokens (the cache keeps this at about one per token per window).
+            "gateway_introspections_total": self.phantom.introspections if self.phantom else 0,
         }
 
 

@@ -89,7 +89,7 @@ class TokenBoundaryMiddleware:
         kept = [(k, v) for k, v in scope["headers"] if not authz.is_identity_header(k.decode("latin-1"))]
         try:
             token = authz.bearer_token(Request(scope))
-            principal = await self.runtime.principal(verifier, token)
+            token, principal = await self.runtime.admit(verifier, token)
             outbound = await self.runtime.boundary.outbound(Edge(service, token, principal))
         except authz.AuthzError as error:
             response = authz.authz_error_response(error, realm=REALM, instance=scope["path"])

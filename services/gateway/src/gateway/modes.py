@@ -34,8 +34,9 @@ class Boundary(Protocol):
 
 
 class ForwardToken:
-    """`trust` and `passthrough`: the edge JWT goes on as it came. The difference is on the service side —
-    in `trust` it decodes without verifying, in `passthrough` it verifies fully."""
+    """`trust`, `passthrough` and `phantom`: the edge JWT goes on. The difference is on the service side —
+    in `trust` it decodes without verifying, otherwise it verifies fully — and, in `phantom`, at the edge:
+    the client sent an opaque token, and the JWT is what identity said it stands for."""
 
     def __init__(self, mode: Mode) -> None:
         self.mode = mode
@@ -65,7 +66,8 @@ class ExtractHeaders:
 
 
 def boundary_for(mode: Mode, settings: Any) -> Boundary:
-    if mode in (Mode.TRUST, Mode.PASSTHROUGH):
+    if mode in (Mode.TRUST, Mode.PASSTHROUGH, Mode.PHANTOM):
+        # phantom: the opaque edge token was resolved to its JWT at the edge (PhantomResolver); that goes on.
         return ForwardToken(mode)
     if mode is Mode.EXTRACT:
         missing = [s for s in settings.upstreams if s not in settings.extract_keys]

@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     issuer: str = "http://127.0.0.1:8080"
     internal_token_lifetime_seconds: int = Field(default=30, ge=5, le=300)
     signing_key: SecretStr | None = None
+    #: `phantom`: the gateway's own client at identity (it introspects opaque tokens), the introspection
+    #: endpoint (default: from discovery), and how long a resolved token is reused — the longest a revoked
+    #: opaque token can still pass.
+    client_id: str = "gateway"
+    client_secret: SecretStr | None = None
+    introspection_url: str | None = None
+    phantom_cache_seconds: float = Field(default=30.0, ge=0, le=300)
     authz: AuthzSettings = Field(default_factory=lambda: AuthzSettings.for_service(SERVICE_NAME))
 
     def audience(self, service: str) -> str:

@@ -1,0 +1,107 @@
+"""The `phantom` mode: clients hold opaque tokens; the gateway swaps each for the JWT it stands for.
+
+The client never sees a JWT, so nothing it holds can be decoded, and nothing it leaks is self-contained:
+a stolen opaque token is worth only as long as identity says it is active. The gateway asks identity's
+introspection endpoint (RFC 7662) with `Accept: application/jwt`, which answers with the JWT itself —
+Curity's phantom-token practice; a plain RFC 7662 JSON answer (`{"active": false}`) means "not active".
+Answers are cached for at most `max_age` seconds and never beyond the JWT's own `exp`: that bound is how
+long a revoked opaque token can still pass (docs/boundary-modes.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import OrderedDict
+
+import httpx
+import jwt
+
+import authz
+
+JWT_MEDIA_TYPE = "application/jwt"
+
+
+def looks_like_a_jwt(token: str) -> bool:
+    return token.count(".") == 2
+
+
+class PhantomResolver:
+    """Opaque token -> JWT, by introspection, with a short bounded cache."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        introspection_url: str,
+        client_id: str,
+        client_secret: str,
+        max_age_seconds: float,
+        cache_size: int = 10_000,
+        clock=time.time,
+    ) -> None:
+        self._http = http
+        self._url = introspection_url
+        self._auth = (client_id, client_secret)
+        self._max_age = max_age_seconds
+        self._cache: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+        self._cache_size = cache_size
+        self._clock = clock
+        #: One introspection per opaque token at a time: a burst of requests with a new token costs one call.
+        self._pending: dict[bytes, asyncio.Future[str]] = {}
+        #: Calls to identity since start: a learner can watch the cache keep this low.
+        self.introspections = 0
+
+    async def resolve(self, token: str) -> str:
+        if looks_like_a_jwt(token):
+            # The point of the mode: JWTs stay inside. One presented at the edge leaked, or is forged.
+            raise authz.NotAuthenticated("in phantom mode the gateway accepts opaque tokens only, not JWTs")
+        key = hashlib.sha256(token.encode()).digest()
+        now = self._clock()
+        cached = self._cache.get(key)
+        if cached is not None and cached[1] > now:
+            self._cache.move_to_end(key)
+            return cached[0]
+        pending = self._pending.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            resolved = await self._introspect(token)
+            future.set_result(resolved)
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
+            raise
+        finally:
+            del self._pending[key]
+        self._remember(key, resolved)
+        return resolved
+
+    async def _introspect(self, token: str) -> str:
+        self.introspections += 1
+        try:
+            response = await self._http.post(
+                self._url,
+                data={"token": token, "token_type_hint": "access_token"},
+                auth=self._auth,
+                headers={"accept": JWT_MEDIA_TYPE},
+            )
+        except httpx.HTTPError as e:
+            raise authz.IssuerUnavailable(f"identity could not be asked about the token: {type(e).__name__}") from None
+        if response.status_code != 200:
+            raise authz.IssuerUnavailable(f"identity's introspection answered {response.status_code}")
+        if response.headers.get("content-type", "").split(";")[0].strip() != JWT_MEDIA_TYPE:
+            raise authz.InactiveToken()
+        return response.text.strip()
+
+    def _remember(self, key: bytes, resolved: str) -> None:
+        try:
+            exp = float(jwt.decode(resolved, options={"verify_signature": False})["exp"])
+        except (jwt.InvalidTokenError, KeyError, TypeError, ValueError):
+            return  # not cached; the verifier that comes next refuses it with the precise reason
+        self._cache[key] = (resolved, min(self._clock() + self._max_age, exp))
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
