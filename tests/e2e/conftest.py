@@ -5,6 +5,7 @@ Layout — this file holds fixture wiring only; helpers live in `infra/`; one fi
     infra/databases.py      fresh SQLite files or fresh PostgreSQL databases (dropped afterwards)
     infra/client.py         SuiteClient: knows the identity URL, finds the rest by discovery
     infra/forgery.py        tokens an attacker might send (other key, alg none, tampered, ...)
+    infra/spy.py            a "compromised service" behind the gateway that keeps what it is sent
     test_discovery.py       a client needs only the issuer URL; whoami shows what todos saw
     test_isolation.py       alice's todos are alice's; bad tokens are refused; bad input is a 422
     test_key_rotation.py    publish-first rotation: no failed request, one JWKS refetch
@@ -33,7 +34,8 @@ import devstack.suite
 from devstack.ports import free_ports
 from tests.e2e.infra.client import SuiteClient
 from tests.e2e.infra.databases import postgres_databases, sqlite_databases
-from tests.e2e.infra.matrix import built_modes
+from tests.e2e.infra.matrix import PHANTOM_CACHE_SECONDS, built_modes
+from tests.e2e.infra.spy import Spy, spy_upstream
 
 PROCESSES = ["identity", "mailsink", "todos", "reminders", "shares", "gateway"]
 DATABASES = ["identity", "todos", "reminders", "shares"]
@@ -46,7 +48,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-def _boot(stack: ExitStack, run_dir: Path, database_kind: str, mode: str) -> SuiteClient:
+def _boot(stack: ExitStack, run_dir: Path, database_kind: str, mode: str, spy: Spy | None = None) -> SuiteClient:
     if database_kind == "postgres":
         databases = stack.enter_context(postgres_databases(DATABASES))
     else:
@@ -59,9 +61,13 @@ def _boot(stack: ExitStack, run_dir: Path, database_kind: str, mode: str) -> Sui
         # Short enough for a test to wait out, long enough to observe "published, not yet signing".
         key_publish_delay_seconds=2.0,
         jwks_min_refetch_seconds=0.5,
+        # phantom: short, so the matrix can wait out the window in which a revoked opaque token still passes.
+        phantom_cache_seconds=PHANTOM_CACHE_SECONDS,
         # Reminder scans run when a test asks (POST /reminders/run, the run-once command), so that
         # "sent once, not twice" is about our runs and not a background timer's.
         reminders_interval_seconds=0,
+        # A "compromised service" behind the gateway, routed with todos' audience (infra/spy.py).
+        extra_upstreams={"spy": (spy.url, "todos")} if spy else {},
     )
     processes = stack.enter_context(devstack.suite.Suite(config))
     http = stack.enter_context(httpx.Client(timeout=10))
@@ -76,6 +82,7 @@ def _boot(stack: ExitStack, run_dir: Path, database_kind: str, mode: str) -> Sui
         processes=processes,
         http=http,
         mode=mode,
+        spy=spy,
     )
 
 
@@ -90,4 +97,5 @@ def suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 def moded_suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SuiteClient]:
     """The suite in each built boundary mode (SQLite: the PostgreSQL path is the same code in every mode)."""
     with ExitStack() as stack:
-        yield _boot(stack, tmp_path_factory.mktemp(f"mode-{request.param}"), "sqlite", request.param)
+        spy = stack.enter_context(spy_upstream())
+        yield _boot(stack, tmp_path_factory.mktemp(f"mode-{request.param}"), "sqlite", request.param, spy)

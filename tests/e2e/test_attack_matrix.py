@@ -14,7 +14,7 @@ import pytest
 import authz
 from tests.e2e.infra import forgery
 from tests.e2e.infra.client import SuiteClient
-from tests.e2e.infra.matrix import ACCEPTED, ATTACKS, REFUSED, cells
+from tests.e2e.infra.matrix import ACCEPTED, ATTACKS, PHANTOM_CACHE_SECONDS, REFUSED, cells
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
@@ -25,17 +25,26 @@ class Ctx:
 
     def __init__(self, s: SuiteClient) -> None:
         self.s = s
+        #: alice's edge token as the client holds it (opaque in phantom), and the JWT behind it, to forge from.
         self.alice = s.password_token("alice")
-        self.alice_sub = forgery.claims_of(self.alice)["sub"]
-        self.bob_sub = forgery.claims_of(s.password_token("bob"))["sub"]
+        self.alice_jwt = s.jwt(self.alice)
+        self.alice_sub = s.claims(self.alice)["sub"]
+        self.bob_sub = s.claims(s.password_token("bob"))["sub"]
         self.alice_todo = s.gateway("POST", "/todos", token=self.alice, json={"title": "the target"}).json()["id"]
 
     def bob_headers(self, key: bytes, target: str, now: float | None = None) -> dict[str, str]:
         identity = authz.SignedIdentity(self.bob_sub, "bob", ("user", "admin"), ("todos:read", "todos:write"))
         return authz.sign_identity(identity, key=key, target=target, now=now)
 
+    def received(self) -> dict[str, str]:
+        """What the gateway hands a service for alice's request: the spy upstream keeps it."""
+        assert self.s.spy is not None
+        response = self.s.gateway("GET", "/spy/anything", token=self.alice)
+        assert response.status_code == 200, response.text
+        return self.s.spy.credentials()
+
     def issuer_signed(self, **changes) -> str:
-        claims = {**forgery.claims_of(self.alice), **changes}
+        claims = {**forgery.claims_of(self.alice_jwt), **changes}
         return forgery.signed_with_issuer_key(self.s.database_urls["identity"], claims)
 
 
@@ -61,12 +70,21 @@ def _as_bob_at_todos(ctx: Ctx, headers: dict[str, str], token: str | None = None
 def _exchanged_elsewhere(ctx: Ctx) -> bool:
     response = ctx.s.http.post(
         ctx.s.discovery()["token_endpoint"],
-        data={"grant_type": EXCHANGE, "subject_token": ctx.alice, "subject_token_type": ACCESS_TOKEN,
+        data={"grant_type": EXCHANGE, "subject_token": ctx.alice_jwt, "subject_token_type": ACCESS_TOKEN,
               "audience": "todos", "scope": "todos:read"},
         auth=("shares", ctx.s.processes.secrets["shares"]),
     )  # fmt: skip
     assert response.status_code == 200, response.text
     return _ok(ctx.s.shares("GET", "/whoami", token=response.json()["access_token"]))
+
+
+def _revoked(ctx: Ctx) -> bool:
+    token = ctx.s.password_token("alice")  # its own token: the context's alice stays usable
+    assert _at_gateway(ctx, token)  # used once, so a phantom gateway has it cached
+    revoked = ctx.s.http.post(ctx.s.discovery()["revocation_endpoint"], data={"token": token, "client_id": "todo-cli"})
+    assert revoked.status_code == 200, revoked.text
+    time.sleep(PHANTOM_CACHE_SECONDS + 0.5)
+    return _at_gateway(ctx, token)
 
 
 def _on_behalf_of(ctx: Ctx, client_id: str, scope: str) -> bool:
@@ -80,18 +98,22 @@ RUN: dict[str, Callable[[Ctx], bool]] = {
     "expired": lambda c: _at_gateway(c, c.issuer_signed(iat=int(time.time()) - 900, exp=int(time.time()) - 60)),
     "wrong-audience": lambda c: _at_gateway(c, c.s.password_token("alice", audience="shares")),
     "wrong-issuer": lambda c: _at_gateway(c, c.issuer_signed(iss="http://evil.test")),
-    "alg-none": lambda c: _at_gateway(c, forgery.unsigned(c.alice)),
+    "alg-none": lambda c: _at_gateway(c, forgery.unsigned(c.alice_jwt)),
     "key-confusion": lambda c: _at_gateway(
-        c, forgery.hs256_with_public_key(c.s.http.get(c.s.discovery()["jwks_uri"]).json()["keys"][0], c.alice)),
-    "forged-signature": lambda c: _at_gateway(c, forgery.signed_with_other_key(c.alice)),
+        c, forgery.hs256_with_public_key(c.s.http.get(c.s.discovery()["jwks_uri"]).json()["keys"][0], c.alice_jwt)),
+    "forged-signature": lambda c: _at_gateway(c, forgery.signed_with_other_key(c.alice_jwt)),
     "spoof-headers-at-gateway": _spoof_at_gateway,
     "spoof-headers-at-service": lambda c: _as_bob_at_todos(c, {"X-User-Id": c.bob_sub, "X-User-Name": "bob"}),
     "signature-for-other-service": lambda c: _as_bob_at_todos(c, c.bob_headers(c.s.extract_key("shares"), "shares")),
     "stale-signature": lambda c: _as_bob_at_todos(
         c, c.bob_headers(c.s.extract_key("todos"), "todos", now=time.time() - 120)),
     "valid-signature-key-holder": lambda c: _as_bob_at_todos(c, c.bob_headers(c.s.extract_key("todos"), "todos")),
-    "forged-token-at-service": lambda c: _as_bob_at_todos(c, {}, forgery.signed_with_other_key(c.alice, sub=c.bob_sub)),
+    "forged-token-at-service": lambda c: _as_bob_at_todos(
+        c, {}, forgery.signed_with_other_key(c.alice_jwt, sub=c.bob_sub)),
     "edge-token-replay": lambda c: _ok(c.s.todos("GET", token=c.alice)),
+    "received-credential-at-gateway": lambda c: _ok(c.s.gateway("GET", "/todos/whoami", headers=c.received())),
+    "received-credential-at-other-service": lambda c: _ok(c.s.shares("GET", "/whoami", headers=c.received())),
+    "revoked-edge-token": _revoked,
     "exchanged-token-elsewhere": _exchanged_elsewhere,
     "on-behalf-of-wrong-client": lambda c: _on_behalf_of(c, "reminders", "todos:due:read"),
     "on-behalf-of-stolen-shares-secret": lambda c: _on_behalf_of(c, "shares", "todos:read"),

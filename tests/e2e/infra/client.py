@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 
 import devstack.suite
+from tests.e2e.infra import forgery
+from tests.e2e.infra.spy import Spy
 
 DEMO_USERS = ("alice", "bob", "carol")
 
@@ -27,6 +29,8 @@ class SuiteClient:
     processes: devstack.suite.Suite
     http: httpx.Client
     mode: str = "passthrough"
+    #: The spy upstream behind `/api/spy/…` (moded suites only): what a compromised service would receive.
+    spy: Spy | None = None
 
     @property
     def admin_auth(self) -> tuple[str, str]:
@@ -56,6 +60,24 @@ class SuiteClient:
         )
         assert response.status_code == 200, response.text
         return response.json()["access_token"]
+
+    def jwt(self, token: str) -> str:
+        """The JWT behind an edge token: the token itself, or (phantom) what identity resolves it to — asked
+        as the gateway would, with the gateway's client. Tests use it to forge from a real token's claims."""
+        if token.count(".") == 2:
+            return token
+        response = self.http.post(
+            self.discovery()["introspection_endpoint"],
+            data={"token": token},
+            headers={"Accept": "application/jwt"},
+            auth=("gateway", self.processes.secrets["gateway"]),
+        )
+        assert response.headers["content-type"].startswith("application/jwt"), response.text
+        return response.text
+
+    def claims(self, token: str) -> dict[str, Any]:
+        """The claims of an edge token (opaque or not), unverified: for tests that need `sub` and friends."""
+        return forgery.claims_of(self.jwt(token))
 
     def call(self, base: str, method: str, path: str, token: str | None, **kwargs: Any) -> httpx.Response:
         headers = kwargs.pop("headers", {})

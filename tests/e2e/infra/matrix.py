@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: The phantom cache bound in the e2e suites: the matrix waits it out before using a revoked token.
+PHANTOM_CACHE_SECONDS = 1.5
+
 REFUSED = "refused"
 ACCEPTED = "accepted"
 
@@ -36,10 +39,14 @@ MODES: tuple[ModeInfo, ...] = (
         "one signature check per hop (cached per token); the edge token names every API, so it replays",
     ),
     ModeInfo(
-        "reissue", False,
-        "validates the edge JWT, mints a short-lived token for the one target service",
-        "the gateway's internal token (`iss` = gateway, `aud` = this service only)",
-        "a signature per request at the gateway (cached per user and target); a second key to run",
+        "reissue", True,
+        "validates the edge JWT, mints an ES256 token for the one target service (`iss` = gateway, "
+        "`aud` = that service only, 30 s), cached per edge token and target",
+        "the gateway's internal token, verified with the gateway's JWKS; `source: internal_token`. Service and "
+        "delegated tokens still come from identity, which accepts internal tokens as exchange subject tokens",
+        "an ES256 signature per user, service and ~20 s at the gateway, one more verification key per service; "
+        "a second issuer to run (its key must be shared by replicas); a leaked internal token is good at one "
+        "service for seconds",
     ),
     ModeInfo(
         "extract", True,
@@ -51,10 +58,12 @@ MODES: tuple[ModeInfo, ...] = (
         "`shares` falls back to a trusted subsystem (its own token + X-On-Behalf-Of)",
     ),
     ModeInfo(
-        "phantom", False,
-        "receives an opaque token, resolves it at identity (cached within a bound), forwards the JWT",
-        "the JWT, verified as in passthrough",
-        "one introspection per token per cache window; revocation takes effect within the bound",
+        "phantom", True,
+        "receives an opaque token, resolves it at identity (RFC 7662 introspection, `Accept: application/jwt`), "
+        "caches the JWT for at most a bound (30 s; 1.5 s in the tests) and its `exp`, verifies it, forwards it",
+        "the JWT, verified fully as in passthrough; `source: verified_token`. The client never holds it",
+        "one introspection per token per cache window (identity on the request path); revocation works, within "
+        "the bound; the JWT inside still names every API",
     ),
 )  # fmt: skip
 
@@ -67,20 +76,29 @@ class Attack:
     expect: dict[str, tuple[str, str]]
 
 
-def _all(outcome: str, why: str) -> dict[str, tuple[str, str]]:
-    return {m.name: (outcome, why) for m in MODES if m.built}
+def _all(outcome: str, why: str, **other_reason: str) -> dict[str, tuple[str, str]]:
+    """The same outcome in every built mode; `mode="why"` where the reason differs."""
+    return {m.name: (outcome, other_reason.get(m.name, why)) for m in MODES if m.built}
+
+
+#: Why a JWT presented at a phantom gateway fails, whatever is wrong with it.
+_OPAQUE_ONLY = "401: the gateway takes opaque tokens only, so any JWT at the edge is refused unread"
 
 
 ATTACKS: tuple[Attack, ...] = (
     Attack("no-token", "no token at the gateway", _all(REFUSED, "401: every mode validates at the edge")),
-    Attack("expired", "an expired (validly signed) token at the gateway", _all(REFUSED, "401 expired-token")),
+    Attack("expired", "an expired (validly signed) token at the gateway",
+           _all(REFUSED, "401 expired-token", phantom=_OPAQUE_ONLY)),
     Attack("wrong-audience", "a token for `shares` sent to `/api/todos`",
            _all(REFUSED, "401: the edge token must name the routed service")),
-    Attack("wrong-issuer", "a token signed with identity's key but another `iss`", _all(REFUSED, "401 wrong-issuer")),
-    Attack("alg-none", "`alg: none` at the gateway", _all(REFUSED, "401: asymmetric algorithms only")),
+    Attack("wrong-issuer", "a token signed with identity's key but another `iss`",
+           _all(REFUSED, "401 wrong-issuer", phantom=_OPAQUE_ONLY)),
+    Attack("alg-none", "`alg: none` at the gateway",
+           _all(REFUSED, "401: asymmetric algorithms only", phantom=_OPAQUE_ONLY)),
     Attack("key-confusion", "HS256 signed with identity's public key as the secret",
-           _all(REFUSED, "401: HMAC is never in the allowlist")),
-    Attack("forged-signature", "a token signed by a key identity never had", _all(REFUSED, "401 invalid-signature")),
+           _all(REFUSED, "401: HMAC is never in the allowlist", phantom=_OPAQUE_ONLY)),
+    Attack("forged-signature", "a token signed by a key identity never had",
+           _all(REFUSED, "401 invalid-signature", phantom=_OPAQUE_ONLY)),
     Attack("spoof-headers-at-gateway", "alice's token plus `X-User-Id: bob` (and friends) at the gateway",
            _all(REFUSED, "the gateway drops every client-sent identity header: alice stays alice")),
     Attack("spoof-headers-at-service", "`X-User-Id: bob` sent straight to todos, unsigned",
@@ -88,27 +106,62 @@ ATTACKS: tuple[Attack, ...] = (
     Attack("signature-for-other-service", "headers signed for `shares`, sent straight to todos", {
         "trust": (REFUSED, "401: headers are ignored, there is no token"),
         "passthrough": (REFUSED, "401: headers are ignored, there is no token"),
+        "reissue": (REFUSED, "401: headers are ignored, there is no token"),
         "extract": (REFUSED, "401: the signature covers the target service"),
+        "phantom": (REFUSED, "401: headers are ignored, there is no token"),
     }),
     Attack("stale-signature", "headers signed for todos two minutes ago, replayed straight to todos", {
         "trust": (REFUSED, "401: headers are ignored, there is no token"),
         "passthrough": (REFUSED, "401: headers are ignored, there is no token"),
+        "reissue": (REFUSED, "401: headers are ignored, there is no token"),
         "extract": (REFUSED, "401: the signature is older than 30 s"),
+        "phantom": (REFUSED, "401: headers are ignored, there is no token"),
     }),
     Attack("valid-signature-key-holder", "headers signed with todos' own key, straight to todos", {
         "trust": (REFUSED, "401: headers are ignored, there is no token"),
         "passthrough": (REFUSED, "401: headers are ignored, there is no token"),
+        "reissue": (REFUSED, "401: headers are ignored, there is no token"),
         "extract": (ACCEPTED, "whoever holds a service's key is the gateway to it: guard the keys"),
+        "phantom": (REFUSED, "401: headers are ignored, there is no token"),
     }),
     Attack("forged-token-at-service", "a forged token sent straight to todos", {
         "trust": (ACCEPTED, "without the mesh todos cannot tell the gateway from anyone, and does not verify"),
         "passthrough": (REFUSED, "401 invalid-signature: every service verifies"),
+        "reissue": (REFUSED, "401: verified with identity's keys (or the gateway's, if it claims that iss)"),
         "extract": (REFUSED, "401: a user is known only from signed headers"),
+        "phantom": (REFUSED, "401 invalid-signature: every service verifies"),
     }),
-    Attack("edge-token-replay", "a service replays alice's edge token at another service (todos)", {
+    Attack("edge-token-replay", "alice's edge token sent straight to todos, past the gateway", {
         "trust": (ACCEPTED, "the edge token names every API behind the gateway"),
         "passthrough": (ACCEPTED, "the edge token names every API behind the gateway (reissue closes this)"),
+        "reissue": (REFUSED, "401: a user's token from identity is refused; users come only from the gateway"),
         "extract": (REFUSED, "401: services never see the token, and todos refuses user bearer tokens"),
+        "phantom": (REFUSED, "401: the client's token is opaque; services take JWTs only"),
+    }),
+    Attack("received-credential-at-gateway",
+           "what a compromised service received from the gateway, replayed at the gateway", {
+        "trust": (ACCEPTED, "it received alice's edge token itself: it can be alice at the edge until it expires"),
+        "passthrough": (ACCEPTED, "it received alice's edge token itself: it can be alice at the edge until it "
+                                  "expires"),
+        "reissue": (REFUSED, "401 wrong-issuer: the gateway takes only identity's tokens, not its own"),
+        "extract": (REFUSED, "401: it received headers, not a token, and the gateway drops client-sent ones"),
+        "phantom": (REFUSED, "401: the gateway takes opaque tokens only; a JWT at the edge has leaked"),
+    }),
+    Attack("received-credential-at-other-service",
+           "what a compromised service received for todos, replayed straight at shares", {
+        "trust": (ACCEPTED, "alice's edge token names every API"),
+        "passthrough": (ACCEPTED, "alice's edge token names every API"),
+        "reissue": (REFUSED, "401 wrong-audience: the internal token names todos alone"),
+        "extract": (REFUSED, "401: the signature covers the target service, with that service's key"),
+        "phantom": (ACCEPTED, "the JWT inside is alice's edge JWT, which names every API"),
+    }),
+    Attack("revoked-edge-token", "alice's edge token, revoked at identity (RFC 7009), at the gateway once the "
+           "phantom cache bound has passed", {
+        "trust": (ACCEPTED, "JWTs are checked locally: a revoked one is good until it expires (keep them short)"),
+        "passthrough": (ACCEPTED, "JWTs are checked locally: a revoked one is good until it expires"),
+        "reissue": (ACCEPTED, "JWTs are checked locally: a revoked one is good until it expires"),
+        "extract": (ACCEPTED, "JWTs are checked locally: a revoked one is good until it expires"),
+        "phantom": (REFUSED, "401 inactive-token: after the bound the gateway asks identity again"),
     }),
     Attack("exchanged-token-elsewhere", "a delegated token for todos used at shares",
            _all(REFUSED, "401 wrong-audience: an exchanged token names one audience")),
@@ -117,7 +170,9 @@ ATTACKS: tuple[Attack, ...] = (
     Attack("on-behalf-of-stolen-shares-secret", "shares' own token plus `X-On-Behalf-Of: alice`, straight to todos", {
         "trust": (REFUSED, "403: X-On-Behalf-Of is ignored outside extract; shares alone is a service"),
         "passthrough": (REFUSED, "403: X-On-Behalf-Of is ignored outside extract; shares alone is a service"),
+        "reissue": (REFUSED, "403: X-On-Behalf-Of is ignored outside extract; shares alone is a service"),
         "extract": (ACCEPTED, "the trusted-subsystem fallback: shares' secret speaks for any user it names"),
+        "phantom": (REFUSED, "403: X-On-Behalf-Of is ignored outside extract; shares alone is a service"),
     }),
 )  # fmt: skip
 

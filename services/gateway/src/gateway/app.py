@@ -60,7 +60,13 @@ class Runtime:
             raise authz.ConfigurationError("phantom mode needs GATEWAY_CLIENT_SECRET: the gateway introspects tokens")
         url = settings.introspection_url
         if url is None:
-            discovery = (await self.http.get(s.discovery_url)).json()
+            try:
+                discovery = (await self.http.get(s.discovery_url)).raise_for_status().json()
+            except (httpx.HTTPError, ValueError) as e:
+                raise authz.ConfigurationError(
+                    f"phantom mode: identity's discovery ({s.discovery_url}) could not be read for the "
+                    f"introspection endpoint: {type(e).__name__}; set GATEWAY_INTROSPECTION_URL or start identity first"
+                ) from None
             url = discovery.get("introspection_endpoint") if isinstance(discovery, dict) else None
             if not isinstance(url, str):
                 raise authz.ConfigurationError("identity's discovery names no introspection_endpoint")

@@ -63,22 +63,23 @@ class PhantomResolver:
         if cached is not None and cached[1] > now:
             self._cache.move_to_end(key)
             return cached[0]
-        pending = self._pending.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._pending[key] = future
-        try:
-            resolved = await self._introspect(token)
-            future.set_result(resolved)
-        except BaseException as error:
-            future.set_exception(error)
-            future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
-            raise
-        finally:
-            del self._pending[key]
+        task = self._pending.get(key)
+        if task is None:
+            # A task of its own, not the first caller's: a caller that goes away cancels only its own wait.
+            task = asyncio.ensure_future(self._resolve_and_remember(key, token))
+            self._pending[key] = task
+            task.add_done_callback(lambda done: self._settled(key, done))
+        return await asyncio.shield(task)
+
+    async def _resolve_and_remember(self, key: bytes, token: str) -> str:
+        resolved = await self._introspect(token)
         self._remember(key, resolved)
         return resolved
+
+    def _settled(self, key: bytes, task: asyncio.Future[str]) -> None:
+        self._pending.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved, even when every caller has gone: no "never retrieved" warning
 
     async def _introspect(self, token: str) -> str:
         self.introspections += 1

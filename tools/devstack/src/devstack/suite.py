@@ -69,6 +69,11 @@ class SuiteConfig:
     #: How often reminders scans for due todos in the background (0: only on demand).
     reminders_interval_seconds: float = 60.0
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: `phantom`: how long the gateway reuses a resolved opaque token (the longest a revoked one still passes).
+    phantom_cache_seconds: float = 30.0
+    #: More services behind the gateway, name -> (url, audience its edge tokens must name). The attack
+    #: matrix adds a spy (a "compromised service") this way; each gets its own extract key too.
+    extra_upstreams: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -96,6 +101,19 @@ def generate_extract_keys() -> dict[str, str]:
     return {service: secrets.token_urlsafe(32) for service in API_SERVICES}
 
 
+def gateway_jwks_url(config: SuiteConfig) -> str:
+    return f"{config.url('gateway')}/.well-known/jwks.json"
+
+
+def reissue_env(config: SuiteConfig) -> dict[str, str]:
+    """`reissue`: the gateway is an issuer too (of the internal tokens), at its own URL."""
+    return {
+        "GATEWAY_ISSUER": config.url("gateway"),
+        "AUTHZ_GATEWAY_ISSUER": config.url("gateway"),
+        "AUTHZ_GATEWAY_JWKS_URL": gateway_jwks_url(config),
+    }
+
+
 def service_specs(
     config: SuiteConfig, client_secrets: dict[str, str], extract_keys: dict[str, str] | None = None
 ) -> list[ServiceSpec]:
@@ -112,6 +130,7 @@ def service_specs(
         # Without the mesh a service cannot tell the gateway from anyone else: trust mode then runs only
         # as the demo of what goes wrong (and says so loudly in its log).
         **({"AUTHZ_INSECURE_DEMO": "true"} if config.mode == "trust" else {}),
+        **(reissue_env(config) if config.mode == "reissue" else {}),
         **config.extra_env,
     }
     identity_env = {
@@ -122,6 +141,14 @@ def service_specs(
         "IDENTITY_ALLOW_PASSWORD_GRANT": "true",
         "IDENTITY_KEY_PUBLISH_DELAY_SECONDS": str(config.key_publish_delay_seconds),
         **{secret_env_name(c): s for c, s in client_secrets.items()},
+        # phantom: the workshop CLI gets opaque tokens; the JWTs stay inside.
+        **({"IDENTITY_OPAQUE_TOKEN_CLIENTS": json.dumps(["todo-cli"])} if config.mode == "phantom" else {}),
+        # reissue: services exchange the gateway's internal tokens here (shares acting for a user at todos).
+        **(
+            {"IDENTITY_TRUSTED_SUBJECT_ISSUERS": json.dumps({config.url("gateway"): gateway_jwks_url(config)})}
+            if config.mode == "reissue"
+            else {}
+        ),
     }
     todos_env = {
         **common,
@@ -154,8 +181,17 @@ def service_specs(
     gateway_env = {
         **common,
         "GATEWAY_ENV": "dev",
-        "GATEWAY_UPSTREAMS": json.dumps({svc: config.url(svc) for svc in API_SERVICES}),
-        "GATEWAY_EXTRACT_KEYS": json.dumps(extract_keys),
+        "GATEWAY_UPSTREAMS": json.dumps(
+            {svc: config.url(svc) for svc in API_SERVICES}
+            | {name: url for name, (url, _) in config.extra_upstreams.items()}
+        ),
+        # The gateway's own client at identity (phantom: it introspects opaque tokens).
+        "GATEWAY_CLIENT_SECRET": client_secrets["gateway"],
+        "GATEWAY_PHANTOM_CACHE_SECONDS": str(config.phantom_cache_seconds),
+        "GATEWAY_AUDIENCES": json.dumps({name: aud for name, (_, aud) in config.extra_upstreams.items()}),
+        "GATEWAY_EXTRACT_KEYS": json.dumps(
+            extract_keys | {name: secrets.token_urlsafe(32) for name in config.extra_upstreams}
+        ),
     }
     # The development mail sink: an RFC 5321 server that files every message in a Maildir.
     mailsink_cmd = [
