@@ -52,7 +52,7 @@ rotate-keys: ## Rotate identity's signing key on a running `make up` (publish-fi
 .PHONY: bench
 bench: install ## Benchmarks (tables with ratios against a baseline measured in the same run)
 	uv run --no-sync python -m bench.verify
-	uv run --no-sync python -m bench.gateway
+	uv run --no-sync python -m bench.gateway --mode all
 
 .PHONY: docs
 docs: install ## Regenerate docs/boundary-modes.md from the attack matrix's expectations

@@ -1,8 +1,9 @@
 """What does a hop through the gateway cost, against calling the todos service directly as the baseline?
 
-    uv run --no-sync python -m bench.gateway [--seconds 5] [--concurrency 16] [--tokens N] [--max-requests N]
+    uv run --no-sync python -m bench.gateway [--mode passthrough|...|all] [--seconds 5] [--concurrency 16]
+                                             [--tokens N] [--max-requests N]
 
-Starts the whole suite as real processes (devstack.Suite: passthrough mode, SQLite in a temporary run
+Starts the whole suite as real processes (devstack.Suite: the chosen mode, SQLite in a temporary run
 directory, free loopback ports) and stops it at the end. Every request is `GET /todos/whoami` (any
 authenticated caller), either direct to todos or as `GET /api/todos/whoami` through the gateway, with
 client-credentials tokens of the `reminders` client (audience todos; cheap to mint, no password hash).
@@ -56,6 +57,9 @@ TARGET_NEW = 0.22
 TARGET_ADDED_P50_MS = 0.75
 
 Headers = Callable[[], dict[str, str]]
+#: Modes in which the gateway forwards a service's token as well as a user's.
+SERVICE_TOKEN_MODES = ("trust", "passthrough")
+MODES = ("trust", "passthrough", "reissue", "extract", "phantom")
 
 
 @dataclass
@@ -211,10 +215,10 @@ async def load_case(
     return result
 
 
-async def latency_cases(direct: str, via: str, token: str) -> tuple[Result, Result]:
+async def latency_cases(direct: str, via: str, token: str, edge_token: str) -> tuple[Result, Result]:
     """Sequential requests, one keep-alive connection to each of todos and the gateway, taken in turn
     (direct, via, direct, ...) so both see the same machine: the latency of an idle suite."""
-    headers = bearer(token)
+    headers_for = {direct: bearer(token), via: bearer(edge_token)}
     results = Result("unloaded, direct (1 connection)"), Result("unloaded, via gateway (1 connection)")
     async with (
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as to_direct,
@@ -223,7 +227,7 @@ async def latency_cases(direct: str, via: str, token: str) -> tuple[Result, Resu
         for i in range(LATENCY_WARMUP + LATENCY_REQUESTS):
             for session, url, result in ((to_direct, direct, results[0]), (to_via, via, results[1])):
                 t = time.perf_counter()
-                async with session.get(url, headers=headers) as response:
+                async with session.get(url, headers=headers_for[url]) as response:
                     await response.read()
                     ok = response.status == 200
                 elapsed = time.perf_counter() - t
@@ -262,6 +266,16 @@ async def mint(token_url: str, secret: str, count: int, concurrency: int = 16) -
     return tokens
 
 
+async def password_token(token_url: str, user: str) -> str:
+    """A demo user's edge token (todo-cli, password grant; opaque in phantom mode)."""
+    form = {"grant_type": "password", "client_id": "todo-cli", "username": user, "password": user}
+    async with aiohttp.ClientSession() as session, session.post(token_url, data=form) as response:
+        body = await response.json()
+        if response.status != 200:
+            raise RuntimeError(f"a password token failed: {response.status} {body}")
+        return body["access_token"]
+
+
 async def check(url: str, token: str) -> None:
     """One request must succeed before anything is timed (a 401 here is a setup problem, not a number)."""
     async with aiohttp.ClientSession() as session, session.get(url, headers=bearer(token)) as response:
@@ -278,6 +292,11 @@ class Report:
     pool_used: int
     mint_seconds: float
     notes: list[str]
+    mode: str = "passthrough"
+
+    @property
+    def added_p50_ms(self) -> float:
+        return self.latency[1].ms(50) - self.latency[0].ms(50)
 
 
 async def run(suite: Suite, args: argparse.Namespace) -> Report:
@@ -290,17 +309,28 @@ async def run(suite: Suite, args: argparse.Namespace) -> Report:
     if not meter.pids:
         notes.append("CPU use per process not available (no /proc): client CPU only")
 
+    mode = suite.config.mode
     (token,) = await mint(token_url, secret, 1, concurrency=1)
+    # The gateway forwards service tokens only in the modes that forward the token itself; in reissue,
+    # extract and phantom the edge is for users, so the gateway cases use alice's token there.
+    edge_token = token if mode in SERVICE_TOKEN_MODES else await password_token(token_url, "alice")
     await check(direct, token)
-    await check(via, token)
-    one = bearer(token)
+    await check(via, edge_token)
+    one, edge = bearer(token), bearer(edge_token)
 
-    lat_direct, lat_via = await latency_cases(direct, via, token)
+    lat_direct, lat_via = await latency_cases(direct, via, token, edge_token)
 
     opts = {"concurrency": args.concurrency, "seconds": args.seconds, "meter": meter}
     base = await load_case("direct to todos, one token (baseline)", direct, lambda: one,
                            cap=lambda: args.max_requests, **opts)  # fmt: skip
-    hit = await load_case("gateway, one token (cache hit)", via, lambda: one, cap=lambda: args.max_requests, **opts)
+    hit = await load_case("gateway, one token (cache hit)", via, lambda: edge, cap=lambda: args.max_requests, **opts)
+    if mode not in SERVICE_TOKEN_MODES:
+        notes.append(f"{mode}: no new-token case (it needs a user token per request; the password grant is "
+                     "deliberately slow to mint thousands); the gateway case uses alice's token")  # fmt: skip
+        for row in (base, hit, lat_direct, lat_via):
+            if row.errors:
+                notes.append(f"{row.name}: {row.errors} requests failed (not counted)")
+        return Report([base, hit], (lat_direct, lat_via), 0, 0, 0.0, notes, mode)
 
     # Enough tokens for warm-up plus the timed run at the cache-hit rate (a miss is never faster), with room.
     size = args.tokens or max(1000, math.ceil(hit.rate * (WARMUP_SECONDS + args.seconds) * 1.3) + args.concurrency)
@@ -321,7 +351,7 @@ async def run(suite: Suite, args: argparse.Namespace) -> Report:
     for row in (lat_direct, lat_via):
         if row.errors:
             notes.append(f"{row.name}: {row.errors} requests failed (not counted)")
-    return Report([base, hit, new], (lat_direct, lat_via), len(pool), pool.used, mint_seconds, notes)
+    return Report([base, hit, new], (lat_direct, lat_via), len(pool), pool.used, mint_seconds, notes, mode)
 
 
 def print_report(report: Report, args: argparse.Namespace) -> None:
@@ -329,7 +359,7 @@ def print_report(report: Report, args: argparse.Namespace) -> None:
     lat_direct, lat_via = report.latency
     loop = "uvloop" if uvloop else "asyncio"
     print(
-        f"gateway bench: passthrough, GET /todos/whoami, {os.cpu_count()} cores, concurrency {args.concurrency}, "
+        f"gateway bench: {report.mode}, GET /todos/whoami, {os.cpu_count()} cores, concurrency {args.concurrency}, "
         f"{args.seconds:g} s per case after {WARMUP_SECONDS:g} s warm-up, client loop {loop}"
     )
     print()
@@ -344,10 +374,13 @@ def print_report(report: Report, args: argparse.Namespace) -> None:
               f"{row.ms(99):>8.2f}")  # fmt: skip
     print()
     print(f"requests timed: {', '.join(f'{r.requests}' for r in report.rows)}; unloaded: {LATENCY_REQUESTS} each")
-    print(f"token pool: {report.pool} distinct tokens minted in {report.mint_seconds:.1f} s before the case; "
-          f"{report.pool_used} used (warm-up included), none reused")  # fmt: skip
+    if report.pool:
+        print(f"token pool: {report.pool} distinct tokens minted in {report.mint_seconds:.1f} s before the case; "
+              f"{report.pool_used} used (warm-up included), none reused")  # fmt: skip
     for note in report.notes:
         print(f"note: {note}")
+    if report.mode != "passthrough":
+        return  # the targets are the passthrough mode's
 
     added = lat_via.ms(50) - lat_direct.ms(50)
     hit, new = report.rows[1].rate / base.rate, report.rows[2].rate / base.rate
@@ -376,19 +409,36 @@ def main() -> None:
         "--tokens", type=int, default=0, help="size of the new-token pool (default: sized from the cache-hit rate)"
     )
     parser.add_argument("--max-requests", type=int, default=200_000, help="request cap per load case")
+    parser.add_argument("--mode", choices=(*MODES, "all"), default="passthrough",
+                        help="boundary mode (default passthrough; `all` runs each and prints a summary)")  # fmt: skip
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as run_dir:
-        config = SuiteConfig(
-            run_dir=Path(run_dir),
-            ports=dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True)),
-            mode="passthrough",
-            reminders_interval_seconds=0,
-        )
-        print("starting the suite (passthrough) ...", flush=True)
-        with Suite(config) as suite:
-            report = _run_async(run(suite, args))
-    print_report(report, args)
+    modes = MODES if args.mode == "all" else (args.mode,)
+    reports = []
+    for mode in modes:
+        with tempfile.TemporaryDirectory(prefix="bench-gateway-") as run_dir:
+            config = SuiteConfig(
+                run_dir=Path(run_dir),
+                ports=dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True)),
+                mode=mode,
+                reminders_interval_seconds=0,
+            )
+            print(f"starting the suite ({mode}) ...", flush=True)
+            with Suite(config) as suite:
+                report = _run_async(run(suite, args))
+        print_report(report, args)
+        reports.append(report)
+    if len(reports) > 1:
+        print_modes(reports)
+
+
+def print_modes(reports: list[Report]) -> None:
+    """One line per mode: what the gateway's cache-hit path and one unloaded hop cost in that mode. Each
+    mode's ratio is against its own direct baseline, measured in the same run."""
+    print()
+    print(f"{'mode':<12} {'gateway cache hit, x direct':>28} {'added p50 per hop, ms':>22}")
+    for r in reports:
+        print(f"{r.mode:<12} {r.rows[1].rate / r.rows[0].rate:>28.2f} {r.added_p50_ms:>22.2f}")
 
 
 if __name__ == "__main__":

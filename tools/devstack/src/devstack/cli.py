@@ -51,6 +51,12 @@ def _banner(suite: Suite) -> str:
             "!!! todos, shares and reminders decode tokens WITHOUT checking signatures: anyone who can reach",
             "!!! them (ports 8001-8003) can forge any user. This is the lesson of the mode; never deploy it.",
         ]
+    notes = {
+        "reissue": f"Mode reissue: services get the gateway's internal tokens (30 s, one audience); its JWKS is "
+                   f"{cfg.url('gateway')}/.well-known/jwks.json",
+        "extract": "Mode extract: services get signed X-User-* headers, never the token.",
+        "phantom": "Mode phantom: todo-cli tokens are opaque; only the gateway resolves them (services answer 401).",
+    }  # fmt: skip
     return "\n".join([
         *warning,
         "",
@@ -61,6 +67,7 @@ def _banner(suite: Suite) -> str:
         "Get a token for alice:",
         f"  {token_cmd}",
         f"Generated client secrets for this run: {cfg.run_dir}/dev-secrets.env",
+        *([notes[cfg.mode]] if cfg.mode in notes else []),
         "",
     ])  # fmt: skip
 
