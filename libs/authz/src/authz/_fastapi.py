@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
@@ -11,6 +12,7 @@ from fastapi import Depends, Request
 from authz import _signed_headers as sh
 from authz import exceptions as exc
 from authz._jwks import JwksCache, KeySource
+from authz._mesh import Workload, peer_of
 from authz._principal import Kind, Principal, Source
 from authz._settings import AuthzSettings, Mode
 from authz._verify import TokenVerifier, peek_issuer
@@ -108,14 +110,33 @@ class Authenticator:
         return counters
 
     async def authenticate(self, request: Request) -> Principal:
-        """The caller, derived as the boundary mode says (docs/boundary-modes.md)."""
+        """The caller, derived as the boundary mode says (docs/boundary-modes.md); with the mesh on, checked
+        against the workload that called (the mTLS peer) and carrying it."""
+        if not self.settings.mesh:
+            return await self._principal(request, peer=None)
+        s = self.settings
+        peer = peer_of(request.headers.get(sh.CLIENT_CERT), trust_domain=s.mesh_trust_domain,
+                       namespace=s.mesh_namespace)  # fmt: skip
+        if peer is None:
+            raise exc.MalformedPeer("the mesh is on but the request did not come through this service's sidecar")
+        principal = await self._principal(request, peer)
+        check_peer_agrees(principal, peer, gateway=s.gateway_workload)
+        if peer.service_account in self.delegation and not principal.actor:
+            # An actor of the delegation table (shares at todos) calls only on behalf of a user.
+            raise exc.PeerMismatch(f"{peer.service_account} may call here only with a delegated token")
+        return dataclasses.replace(principal, mesh_peer=peer.spiffe_id)
+
+    async def _principal(self, request: Request, peer: Workload | None) -> Principal:
         mode = self.settings.mode
         if mode is Mode.EXTRACT:
             return await self._extract(request)
         token = bearer_token(request)
         if mode is Mode.REISSUE:
             return await self._reissued(token)
-        if mode is Mode.TRUST:
+        # trust: unverified only for what the gateway sent. Without the mesh that cannot be told (and the
+        # service ran only with AUTHZ_INSECURE_DEMO); with it, the mTLS peer says so, and anyone else's token
+        # is verified in full.
+        if mode is Mode.TRUST and (peer is None or peer.service_account == self.settings.gateway_workload):
             claims = self.verifier.decode_unverified(token)
             return Principal.from_claims(claims, source=Source.UNVERIFIED_TOKEN, mode=mode, token=token)
         claims = await self.verifier.verify(token)
@@ -190,6 +211,20 @@ class Authenticator:
         if operation is None or operation not in self.delegation.get(actor, frozenset()):
             what = f"'{operation}'" if operation else "this"
             raise exc.DelegationRefused(f"{actor} may not do {what} on behalf of a user here")
+
+
+def check_peer_agrees(principal: Principal, peer: Workload, *, gateway: str) -> None:
+    """Mesh identity and token must agree (docs/mesh.md): a user's own token or signed headers come only from
+    the gateway; a delegated token only from its actor (`act.sub`); a service's token only from that service."""
+    caller = peer.service_account
+    if principal.actor:
+        expected, what = principal.actor[0], f"a token delegated to {principal.actor[0]!r}"
+    elif principal.kind is Kind.SERVICE or principal.source is Source.TRUSTED_SUBSYSTEM:
+        expected, what = str(principal.client_id), f"client {principal.client_id!r}'s token"
+    else:
+        expected, what = gateway, "a user's own token"
+    if caller != expected:
+        raise exc.PeerMismatch(f"{what} may come only from the {expected} workload, not from {caller}")
 
 
 def bearer_token(request: Request) -> str:

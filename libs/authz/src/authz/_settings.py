@@ -62,7 +62,15 @@ class AuthzSettings(BaseSettings):
     #: Verified tokens are cached (by hash, until `exp`) up to this many entries; 0 turns it off.
     token_cache_size: int = Field(default=10_000, ge=0)
     mode: Mode = Mode.PASSTHROUGH
+    #: The mesh is on: requests arrive through this service's sidecar, which sets `X-Forwarded-Client-Cert`
+    #: with the caller's SPIFFE ID (spiffe://<trust domain>/ns/<namespace>/sa/<name>); the token and that
+    #: peer must agree. Off, the header is never read.
     mesh: bool = False
+    mesh_trust_domain: str = "cluster.local"
+    mesh_namespace: str = "todo-suite"
+    #: The gateway's service account: with the mesh on, users' own tokens (and signed headers) are accepted
+    #: only from it, and in `trust` only its tokens go unverified.
+    gateway_workload: str = "gateway"
     #: `trust` without the mesh lets anyone who can reach a service forge a user. Refused unless this
     #: says, in so many words, that this is a demo.
     insecure_demo: bool = False

@@ -177,5 +177,19 @@ class NotDelegated(Forbidden):
     slug = "not-delegated"
 
 
+class PeerMismatch(Forbidden):
+    """With the mesh on, the calling workload and the token disagree about who is calling."""
+
+    oauth_error = None
+    slug = "peer-mismatch"
+
+
+class MalformedPeer(Forbidden):
+    """With the mesh on, the request carries no usable mesh peer (no or a malformed X-Forwarded-Client-Cert)."""
+
+    oauth_error = None
+    slug = "no-mesh-peer"
+
+
 class ConfigurationError(Exception):
     """`authz` was configured in a way it refuses to run with (it fails closed)."""
