@@ -49,6 +49,10 @@ fmt: install ## Format and autofix
 rotate-keys: ## Rotate identity's signing key on a running `make up` (publish-first)
 	uv run --no-sync devstack rotate-keys
 
+.PHONY: mesh
+mesh: install ## Generate the Istio components and the local sidecar configs + dev PKI from mesh/policy.yaml
+	uv run --no-sync python -m meshgen
+
 .PHONY: bench
 bench: install ## Benchmarks (tables with ratios against a baseline measured in the same run)
 	uv run --no-sync python -m bench.verify

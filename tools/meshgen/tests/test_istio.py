@@ -1,0 +1,107 @@
+"""The Istio manifests, built from small policies: one per kind of rule, and the generator's options."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from meshgen.istio import IstioOptions, authorization_policy, components, mesh_component, request_authentication
+from meshgen.output import GENERATED
+from meshgen.policy import PolicyError
+
+
+def rule(callers: list[str], *operations: dict) -> dict:
+    return {"from": callers, "to": list(operations)}
+
+
+def test_a_rule_becomes_principals_and_operations(small) -> None:
+    policy = small(
+        {
+            "a": {
+                "allow": [
+                    rule(["b", "c"], {"methods": ["GET"], "paths": ["/a/due", "/a/*"]}, {"paths": ["/a/{*}/x/{*}"]}),
+                ]
+            }
+        }
+    )
+    doc = authorization_policy(policy, "a", IstioOptions())
+    assert doc["apiVersion"] == "security.istio.io/v1"
+    assert doc["kind"] == "AuthorizationPolicy"
+    assert doc["metadata"] == {"name": "a", "namespace": "demo"}
+    assert doc["spec"] == {
+        "selector": {"matchLabels": {"app": "a"}},
+        "action": "ALLOW",
+        "rules": [
+            {
+                "from": [{"source": {"principals": ["cluster.local/ns/demo/sa/b", "cluster.local/ns/demo/sa/c"]}}],
+                "to": [
+                    {"operation": {"methods": ["GET"], "paths": ["/a/due", "/a/*"]}},
+                    {"operation": {"paths": ["/a/{*}/x/{*}"]}},  # no methods: any
+                ],
+            }
+        ],
+    }
+
+
+def test_a_service_nobody_may_call_gets_an_allow_nothing_policy(small) -> None:
+    policy = small({"a": {"allow": [rule(["b"], {"paths": ["/a"]})]}})
+    doc = authorization_policy(policy, "b", IstioOptions())
+    # No `rules`: an ALLOW policy that matches nothing. Without any policy Istio would allow every peer.
+    assert doc["spec"] == {"selector": {"matchLabels": {"app": "b"}}, "action": "ALLOW"}
+    text = mesh_component(policy, IstioOptions())["authorization-policy-b.yaml"]
+    assert "# Nobody may call b" in text
+
+
+def test_the_edge_is_the_ingress_principal_given(small) -> None:
+    policy = small({"a": {"allow": [rule(["ingress", "b"], {"paths": ["/*"]})]}})
+    options = IstioOptions(ingress_principal="cluster.local/ns/istio-ingress/sa/istio-ingress")
+    principals = authorization_policy(policy, "a", options)["spec"]["rules"][0]["from"][0]["source"]["principals"]
+    assert principals == ["cluster.local/ns/istio-ingress/sa/istio-ingress", "cluster.local/ns/demo/sa/b"]
+
+
+def test_request_authentication_takes_issuer_and_jwks_uri(small) -> None:
+    policy = small({})
+    doc = request_authentication(policy, "a", IstioOptions(issuer="https://id.example", jwks_uri="http://id/jwks"))
+    assert doc["kind"] == "RequestAuthentication"
+    assert doc["spec"] == {
+        "selector": {"matchLabels": {"app": "a"}},
+        # The services read the token too: Istio would otherwise strip it after validating it.
+        "jwtRules": [{"issuer": "https://id.example", "jwksUri": "http://id/jwks", "forwardOriginalToken": True}],
+    }
+
+
+def test_the_defaults_are_the_local_issuer_and_identity_in_the_cluster() -> None:
+    options = IstioOptions()
+    assert options.issuer == "http://127.0.0.1:9000"
+    assert options.jwks_uri == "http://identity.todo-suite.svc.cluster.local:9000/jwks"
+    assert options.jwt_workloads == ("todos", "shares", "reminders")
+
+
+def test_components_are_kustomize_components_listing_every_file(small) -> None:
+    policy = small({}, workloads=("todos", "shares", "reminders", "x"))
+    for folder, files in components(policy).items():
+        kustomization = yaml.safe_load(files["kustomization.yaml"])
+        assert kustomization["apiVersion"] == "kustomize.config.k8s.io/v1alpha1", folder
+        assert kustomization["kind"] == "Component", folder
+        assert sorted(kustomization["resources"]) == sorted(set(files) - {"kustomization.yaml"}), folder
+        for name, text in files.items():
+            assert text.startswith(f"# {GENERATED}\n"), (folder, name)
+    mesh = components(policy)["mesh"]
+    assert sorted(mesh) == [
+        "authorization-policy-reminders.yaml",
+        "authorization-policy-shares.yaml",
+        "authorization-policy-todos.yaml",
+        "authorization-policy-x.yaml",
+        "kustomization.yaml",
+        "peer-authentication.yaml",
+    ]
+    assert yaml.safe_load(mesh["peer-authentication.yaml"])["spec"] == {"mtls": {"mode": "STRICT"}}
+
+
+def test_a_jwt_workload_must_be_in_the_policy(small) -> None:
+    with pytest.raises(PolicyError, match="RequestAuthentication for 'todos'"):
+        components(small({}))
+
+
+def test_output_is_deterministic(policy) -> None:
+    assert components(policy) == components(policy)
