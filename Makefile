@@ -17,8 +17,8 @@ install: uv ## Install uv (if missing) and every workspace package into .venv
 	uv sync --locked --all-packages
 
 .PHONY: up
-up: install ## Run the whole suite locally (no cluster, SQLite); MODE=passthrough|... ; Ctrl-C stops it
-	uv run --no-sync devstack up --mode $(MODE)
+up: install ## Run the whole suite locally (no cluster, SQLite); MODE=passthrough|... MESH=1 (Envoy mTLS); Ctrl-C stops it
+	uv run --no-sync devstack up --mode $(MODE) $(if $(filter-out 0 false,$(MESH)),--mesh,)
 
 .PHONY: test
 test: install ## Lint, dependency check, then every test: unit and end-to-end (SQLite and PostgreSQL)

@@ -14,8 +14,10 @@ Layout — this file holds fixture wiring only; helpers live in `infra/`; one fi
     test_reminders.py       reminders, with its own token, mails what falls due — once
     test_gateway_modes.py   the user journey through the gateway, in every built boundary mode
     test_attack_matrix.py   attacks x modes, each cell's expected outcome from infra/matrix.py
+    test_mesh.py            the journey in every mode with the mesh on, and what the mesh refuses
 
-`suite` runs the default mode on SQLite and PostgreSQL; `moded_suite` runs each built mode on SQLite.
+`suite` runs the default mode on SQLite and PostgreSQL; `moded_suite` runs each built mode on SQLite;
+`mesh_suite` runs each mode with the local mesh (Envoy sidecars, mTLS, the peer policy) on SQLite.
 
 The suite is started once per database kind (session scope): the embedded SQLite default, and
 PostgreSQL, for which `make test` finds or starts a server (scripts/with-postgres). Neither is skipped.
@@ -31,7 +33,7 @@ import httpx
 import pytest
 
 import devstack.suite
-from devstack.ports import free_ports
+from devstack.ports import free_block, free_ports
 from tests.e2e.infra.client import SuiteClient
 from tests.e2e.infra.databases import postgres_databases, sqlite_databases
 from tests.e2e.infra.matrix import PHANTOM_CACHE_SECONDS, built_modes
@@ -48,7 +50,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-def _boot(stack: ExitStack, run_dir: Path, database_kind: str, mode: str, spy: Spy | None = None) -> SuiteClient:
+def _boot(
+    stack: ExitStack, run_dir: Path, database_kind: str, mode: str, spy: Spy | None = None, *, mesh: bool = False
+) -> SuiteClient:
     if database_kind == "postgres":
         databases = stack.enter_context(postgres_databases(DATABASES))
     else:
@@ -68,14 +72,18 @@ def _boot(stack: ExitStack, run_dir: Path, database_kind: str, mode: str, spy: S
         reminders_interval_seconds=0,
         # A "compromised service" behind the gateway, routed with todos' audience (infra/spy.py).
         extra_upstreams={"spy": (spy.url, "todos")} if spy else {},
+        mesh=mesh,
+        mesh_base_port=free_block(100) if mesh else 15100,
     )
     processes = stack.enter_context(devstack.suite.Suite(config))
     http = stack.enter_context(httpx.Client(timeout=10))
+    # With the mesh the three services have no plaintext port: their URLs are their sidecars' mTLS listeners.
+    service_url = processes.mesh.inbound_url if processes.mesh else config.url
     return SuiteClient(
         identity_url=config.url("identity"),
-        todos_url=config.url("todos"),
-        shares_url=config.url("shares"),
-        reminders_url=config.url("reminders"),
+        todos_url=service_url("todos"),
+        shares_url=service_url("shares"),
+        reminders_url=service_url("reminders"),
         gateway_url=config.url("gateway"),
         database_kind=database_kind,
         database_urls=databases,
@@ -99,3 +107,10 @@ def moded_suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     with ExitStack() as stack:
         spy = stack.enter_context(spy_upstream())
         yield _boot(stack, tmp_path_factory.mktemp(f"mode-{request.param}"), "sqlite", request.param, spy)
+
+
+@pytest.fixture(scope="session", params=built_modes())
+def mesh_suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SuiteClient]:
+    """The suite in each boundary mode with the mesh on (`make up MESH=1`): every app behind Envoy sidecars."""
+    with ExitStack() as stack:
+        yield _boot(stack, tmp_path_factory.mktemp(f"mesh-{request.param}"), "sqlite", request.param, mesh=True)

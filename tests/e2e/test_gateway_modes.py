@@ -4,10 +4,9 @@ get a 2xx, and a client-sent `X-User-Id` changes nothing."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from tests.e2e.infra import forgery
 from tests.e2e.infra.client import SuiteClient
+from tests.e2e.infra.journey import journey_through_the_gateway
 
 SOURCE = {"trust": "unverified_token", "passthrough": "verified_token", "reissue": "internal_token",
           "extract": "signed_headers", "phantom": "verified_token"}  # fmt: skip
@@ -26,31 +25,7 @@ def test_whoami_shows_the_mode_at_each_service(moded_suite: SuiteClient) -> None
 
 
 def test_journey(moded_suite: SuiteClient) -> None:
-    s = moded_suite
-    alice, bob, carol = (s.password_token(u) for u in ("alice", "bob", "carol"))
-    due = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
-    created = s.gateway("POST", "/todos", token=alice, json={"title": f"journey in {s.mode}", "due_at": due})
-    assert created.status_code == 201, created.text
-    todo_id = created.json()["id"]
-    assert s.gateway("PATCH", f"/todos/{todo_id}", token=alice, json={"notes": "edited"}).status_code == 200
-    assert todo_id in [t["id"] for t in s.gateway("GET", "/todos", token=alice).json()["data"]]
-
-    assert s.gateway("GET", f"/todos/{todo_id}", token=bob).status_code == 404
-    shared = s.gateway("POST", "/shares", token=alice, json={"todo_id": todo_id, "username": "bob", "note": s.mode})
-    assert shared.status_code == 201, shared.text
-    assert s.gateway("GET", f"/todos/{todo_id}", token=bob).status_code == 200
-    assert s.gateway("PATCH", f"/todos/{todo_id}", token=bob, json={"done": True}).status_code == 403
-    received = s.gateway("GET", "/shares/received", token=bob).json()["data"]
-    assert [item["share"]["note"] for item in received if item["todo"]["id"] == todo_id] == [s.mode]
-
-    run = s.gateway("POST", "/reminders/run", token=carol)
-    assert run.status_code == 200, run.text
-    assert todo_id in [r["todo_id"] for r in s.gateway("GET", "/reminders", token=alice).json()["data"]]
-
-    share_id = shared.json()["id"]
-    assert s.gateway("DELETE", f"/shares/{share_id}", token=alice).status_code == 204
-    assert s.gateway("GET", f"/todos/{todo_id}", token=bob).status_code == 404
-    assert s.gateway("DELETE", f"/todos/{todo_id}", token=alice).status_code == 204
+    journey_through_the_gateway(moded_suite)
 
 
 def test_alice_cannot_read_bobs_todo(moded_suite: SuiteClient) -> None:

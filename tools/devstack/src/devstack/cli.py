@@ -33,9 +33,25 @@ def _printer(use_color: bool):
     return on_line
 
 
+def _mesh_rows(suite: Suite) -> list[str]:
+    mesh = suite.mesh
+    assert mesh is not None
+    inbound = ", ".join(f"{w} {p}" for w, p in mesh.layout.inbound.items())
+    pki = mesh.layout.pki
+    return [
+        f"  mesh: todos, reminders and shares have no TCP port; their sidecars take mTLS only ({inbound})",
+        f"  certificates (new CA this run): {pki.directory}/   ports: {suite.config.run_dir}/mesh/layout.json",
+        "  try it: reminders may only GET /todos/due —",
+        f"    curl -sk --cert {pki.certificate('reminders')} --key {pki.key('reminders')} "
+        f"-X POST https://127.0.0.1:{mesh.layout.inbound['todos']}/todos   → 403 RBAC: access denied",
+    ]
+
+
 def _banner(suite: Suite) -> str:
     cfg = suite.config
-    rows = [f"  {name:<9} {cfg.url(name)}" for name in cfg.ports if name != "mailsink"]
+    public = ("identity", "gateway") if cfg.mesh else tuple(cfg.ports)
+    shown = [name for name in cfg.ports if name != "mailsink" and name in public]
+    rows = [f"  {name:<9} {cfg.url(name)}" for name in shown]
     rows.append(f"  through the gateway: {cfg.url('gateway')}/api/<todos|shares|reminders>/…")
     rows.append(f"  mail sink smtp://127.0.0.1:{cfg.ports['mailsink']}  (messages land in {cfg.maildir}/new/)")
     logins = [f"  {u}/{p}  ({roles})" for u, p, roles in USERS]
@@ -44,7 +60,7 @@ def _banner(suite: Suite) -> str:
         "-d username=alice -d password=alice"
     )
     warning = []
-    if cfg.mode == "trust":
+    if cfg.mode == "trust" and not cfg.mesh:
         warning = [
             "",
             "!!! TRUST MODE WITHOUT THE MESH — INSECURE DEMO !!!",
@@ -60,8 +76,10 @@ def _banner(suite: Suite) -> str:
     return "\n".join([
         *warning,
         "",
-        f"todo-suite is up (mode: {cfg.mode}, databases: SQLite in {cfg.run_dir}/). Ctrl-C stops everything.",
+        f"todo-suite is up (mode: {cfg.mode}{', mesh on' if cfg.mesh else ''}, databases: SQLite in "
+        f"{cfg.run_dir}/). Ctrl-C stops everything.",
         *rows,
+        *(_mesh_rows(suite) if cfg.mesh else []),
         "Demo logins (development only):",
         *logins,
         "Get a token for alice:",
@@ -72,9 +90,18 @@ def _banner(suite: Suite) -> str:
     ])  # fmt: skip
 
 
+def _ports(config: SuiteConfig) -> dict[str, int]:
+    """The TCP ports this run listens on: with the mesh, the sidecars' instead of the apps'."""
+    if not config.mesh:
+        return dict(config.ports)
+    # The policy names 5 workloads, 20 ports each (meshgen's default_layout); gateway and identity keep theirs.
+    sidecars = {f"sidecar port {p}": p for p in range(config.mesh_base_port, config.mesh_base_port + 100)}
+    return {name: config.ports[name] for name in ("identity", "mailsink", "gateway")} | sidecars
+
+
 def up(args: argparse.Namespace) -> int:
-    config = SuiteConfig(run_dir=RUN_DIR, mode=args.mode)
-    taken = [f"{name} needs 127.0.0.1:{port}" for name, port in config.ports.items() if not is_free(port)]
+    config = SuiteConfig(run_dir=RUN_DIR, mode=args.mode, mesh=args.mesh)
+    taken = [f"{name} needs 127.0.0.1:{port}" for name, port in _ports(config).items() if not is_free(port)]
     if taken:
         print("Cannot start: a port is taken (is another `make up` running?)", file=sys.stderr)
         for line in taken:
@@ -124,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="start the whole suite in the foreground")
     p_up.add_argument("--mode", choices=MODES, default=os.environ.get("MODE") or "passthrough")
+    p_up.add_argument(
+        "--mesh",
+        action="store_true",
+        default=os.environ.get("MESH", "") not in ("", "0", "false"),
+        help="every app behind Envoy sidecars: mTLS and the peer policy of mesh/policy.yaml (docs/mesh.md)",
+    )
     p_up.set_defaults(func=up)
     p_rot = sub.add_parser("rotate-keys", help="publish a new signing key at identity (publish-first rotation)")
     p_rot.add_argument("--identity", default="http://127.0.0.1:9000")

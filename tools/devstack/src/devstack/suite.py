@@ -22,6 +22,7 @@ from typing import IO
 
 import httpx
 
+from devstack.mesh import APPS, GATEWAY_JWKS_PATH, INTROSPECT_PATH, LocalMesh
 from devstack.ports import is_free
 
 #: Confidential clients of the demo realm (services/identity/src/identity/demo_realm.toml).
@@ -39,14 +40,19 @@ class ServiceSpec:
     cmd: list[str]
     port: int
     env: dict[str, str]
-    #: How readiness is checked: GET /healthz ("http") or a TCP connect ("tcp", the mail sink).
+    #: How readiness is checked: GET `health_path` on `port` ("http") or a TCP connect ("tcp", the mail sink).
     health: str = "http"
+    #: With the mesh, an app's `port` is its sidecar's probe listener; an Envoy's, its admin (`/ready`).
+    health_path: str = "/healthz"
+    #: The Unix socket the process listens on (the mesh), removed before a (re)start: a stale one blocks bind.
+    uds: Path | None = None
 
 
-def uvicorn_cmd(app: str, port: int) -> list[str]:
+def uvicorn_cmd(app: str, port: int, uds: Path | None = None) -> list[str]:
+    """The app's server; with `uds` it listens on that Unix socket only (the mesh: its sidecar's upstream)."""
+    listen = ["--uds", str(uds)] if uds is not None else ["--host", "127.0.0.1", "--port", str(port)]
     return [
-        sys.executable, "-m", "uvicorn", app, "--factory",
-        "--host", "127.0.0.1", "--port", str(port),
+        sys.executable, "-m", "uvicorn", app, "--factory", *listen,
         "--loop", "uvloop", "--http", "httptools", "--timeout-graceful-shutdown", "3",
     ]  # fmt: skip
 
@@ -74,6 +80,10 @@ class SuiteConfig:
     #: More services behind the gateway, name -> (url, audience its edge tokens must name). The attack
     #: matrix adds a spy (a "compromised service") this way; each gets its own extract key too.
     extra_upstreams: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: The local mesh (devstack/mesh.py): every app behind Envoy sidecars, mTLS and the peer policy.
+    mesh: bool = False
+    #: The first of the sidecars' ports (20 per workload, see meshgen's `default_layout`).
+    mesh_base_port: int = 15100
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -115,9 +125,13 @@ def reissue_env(config: SuiteConfig) -> dict[str, str]:
 
 
 def service_specs(
-    config: SuiteConfig, client_secrets: dict[str, str], extract_keys: dict[str, str] | None = None
+    config: SuiteConfig,
+    client_secrets: dict[str, str],
+    extract_keys: dict[str, str] | None = None,
+    mesh: LocalMesh | None = None,
 ) -> list[ServiceSpec]:
-    """The processes to start, in order (identity first: everyone discovers it)."""
+    """The processes to start, in order (identity first: everyone discovers it); with `mesh`, each app's
+    sidecars just before it."""
     if config.mode not in MODES:
         raise ValueError(f"unknown mode {config.mode!r}; one of {', '.join(MODES)}")
     issuer = config.url("identity")
@@ -128,8 +142,8 @@ def service_specs(
         "AUTHZ_JWKS_MIN_REFETCH_SECONDS": str(config.jwks_min_refetch_seconds),
         "PYTHONUNBUFFERED": "1",
         # Without the mesh a service cannot tell the gateway from anyone else: trust mode then runs only
-        # as the demo of what goes wrong (and says so loudly in its log).
-        **({"AUTHZ_INSECURE_DEMO": "true"} if config.mode == "trust" else {}),
+        # as the demo of what goes wrong (and says so loudly in its log). With it, the gateway peer is trusted.
+        **({"AUTHZ_MESH": "true"} if mesh else {"AUTHZ_INSECURE_DEMO": "true"} if config.mode == "trust" else {}),
         **(reissue_env(config) if config.mode == "reissue" else {}),
         **config.extra_env,
     }
@@ -193,24 +207,52 @@ def service_specs(
             extract_keys | {name: secrets.token_urlsafe(32) for name in config.extra_upstreams}
         ),
     }
+    envs = {"identity": identity_env, "todos": todos_env, "reminders": reminders_env, "shares": shares_env,
+            "gateway": gateway_env}  # fmt: skip
+    if mesh is not None:
+        for name, overrides in mesh_env(config, mesh).items():
+            envs[name].update(overrides)
     # The development mail sink: an RFC 5321 server that files every message in a Maildir.
     mailsink_cmd = [
         sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{config.ports['mailsink']}",
         "-c", "aiosmtpd.handlers.Mailbox", str(config.maildir),
     ]  # fmt: skip
-    return [
-        ServiceSpec("identity", uvicorn_cmd("identity.app:create_app", config.ports["identity"]),
-                    config.ports["identity"], identity_env),
-        ServiceSpec("mailsink", mailsink_cmd, config.ports["mailsink"], {"PYTHONUNBUFFERED": "1"}, health="tcp"),
-        ServiceSpec("todos", uvicorn_cmd("todos.app:create_app", config.ports["todos"]), config.ports["todos"],
-                    todos_env),
-        ServiceSpec("reminders", uvicorn_cmd("reminders.app:create_app", config.ports["reminders"]),
-                    config.ports["reminders"], reminders_env),
-        ServiceSpec("shares", uvicorn_cmd("shares.app:create_app", config.ports["shares"]), config.ports["shares"],
-                    shares_env),
-        ServiceSpec("gateway", uvicorn_cmd("gateway.app:create_app", config.ports["gateway"]),
-                    config.ports["gateway"], gateway_env),
-    ]  # fmt: skip
+    mailsink = ServiceSpec("mailsink", mailsink_cmd, config.ports["mailsink"], {"PYTHONUNBUFFERED": "1"}, health="tcp")
+    specs = []
+    for name in APPS:
+        app = f"{name}.app:create_app"
+        if mesh is None:
+            specs.append(ServiceSpec(name, uvicorn_cmd(app, config.ports[name]), config.ports[name], envs[name]))
+        else:
+            specs += [ServiceSpec(sidecar, mesh.envoy_cmd(cfg), admin, {}, health_path="/ready")
+                      for sidecar, cfg, admin in mesh.sidecars(name)]  # fmt: skip
+            # Ready when its sidecar's probe listener gets a 200 from /healthz: the whole path works.
+            specs.append(ServiceSpec(name, uvicorn_cmd(app, 0, uds=mesh.socket(name)), mesh.layout.probe[name],
+                                     envs[name], uds=mesh.socket(name)))  # fmt: skip
+        if name == "identity":
+            specs.append(mailsink)
+    return specs
+
+
+def mesh_env(config: SuiteConfig, mesh: LocalMesh) -> dict[str, dict[str, str]]:
+    """With the mesh, every call between the apps leaves through the caller's sidecar (devstack/mesh.py)."""
+    env: dict[str, dict[str, str]] = {name: {} for name in APPS}
+    for name in ("todos", "reminders", "shares", "gateway"):
+        env[name] |= mesh.identity_env(name)
+        if config.mode == "reissue" and name != "gateway":
+            env[name]["AUTHZ_GATEWAY_JWKS_URL"] = mesh.out(name, "gateway", GATEWAY_JWKS_PATH)
+    env["reminders"]["REMINDERS_TODOS_URL"] = mesh.out("reminders", "todos")
+    env["shares"]["SHARES_TODOS_URL"] = mesh.out("shares", "todos")
+    env["gateway"]["GATEWAY_INTROSPECTION_URL"] = mesh.out("gateway", "identity", INTROSPECT_PATH)
+    env["gateway"]["GATEWAY_UPSTREAMS"] = json.dumps(
+        {svc: mesh.out("gateway", svc) for svc in API_SERVICES}
+        # Test doubles behind the gateway (the attack matrix's spy) are not workloads of the mesh.
+        | {name: url for name, (url, _) in config.extra_upstreams.items()}
+    )
+    if config.mode == "reissue":
+        gateway_jwks = mesh.out("identity", "gateway", GATEWAY_JWKS_PATH)
+        env["identity"]["IDENTITY_TRUSTED_SUBJECT_ISSUERS"] = json.dumps({config.url("gateway"): gateway_jwks})
+    return env
 
 
 class SuiteError(RuntimeError):
@@ -235,7 +277,8 @@ class Suite:
     ) -> None:
         self.config = config
         self.secrets = generate_secrets()
-        self.specs = service_specs(config, self.secrets)
+        self.mesh = self._generate_mesh() if config.mesh else None
+        self.specs = service_specs(config, self.secrets, mesh=self.mesh)
         self._on_line = on_line
         self._timeout = startup_timeout
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -244,6 +287,14 @@ class Suite:
 
     def url(self, name: str) -> str:
         return self.config.url(name)
+
+    def _generate_mesh(self) -> LocalMesh:
+        cfg = self.config
+        cfg.run_dir.mkdir(parents=True, exist_ok=True)
+        public = {name: cfg.ports[name] for name in ("gateway", "identity")}
+        mesh = LocalMesh.generate(cfg.run_dir, public, base_port=cfg.mesh_base_port)
+        mesh.write_summary(cfg.run_dir / "mesh" / "layout.json")
+        return mesh
 
     def log_path(self, name: str) -> Path:
         return self.config.run_dir / "logs" / f"{name}.log"
@@ -270,6 +321,8 @@ class Suite:
             self._wait_healthy(spec)
 
     def _launch(self, spec: ServiceSpec) -> None:
+        if spec.uds is not None:
+            spec.uds.unlink(missing_ok=True)
         cmd = spec.cmd
         env = {**os.environ, **spec.env}
         log = self._logs[spec.name] = self.log_path(spec.name).open("ab")
@@ -292,7 +345,7 @@ class Suite:
 
     def _wait_healthy(self, spec: ServiceSpec) -> None:
         deadline = time.monotonic() + self._timeout
-        url = f"http://127.0.0.1:{spec.port}/healthz"
+        url = f"http://127.0.0.1:{spec.port}{spec.health_path}"
         proc = self._procs[spec.name]
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -314,6 +367,10 @@ class Suite:
         if not path.exists():
             return "(no log)"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def pid(self, name: str) -> int:
+        """The process id of a running service (tests inspect what it listens on)."""
+        return self._procs[name].pid
 
     def running(self) -> Iterator[tuple[str, int | None]]:
         for name, proc in self._procs.items():

@@ -1,0 +1,233 @@
+"""The local mesh (`make up MESH=1`, docs/mesh.md), in every boundary mode: real Envoy sidecars with the
+development PKI and the peer policy of mesh/policy.yaml in front of every app.
+
+The journey works unchanged through the gateway; and what the mesh adds is refused where it should be:
+a peer the policy does not name (Envoy's own 403), a connection without a certificate of the mesh's CA
+(refused at the handshake, no HTTP answer), a token that does not agree with the calling workload (the
+service's 401/403), and any way around the sidecar (the apps have no TCP port).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from devstack.mesh import APPS, LocalMesh
+from meshgen.pki import issue_leaf, make_ca
+from tests.e2e.infra import forgery
+from tests.e2e.infra.client import SuiteClient
+from tests.e2e.infra.journey import journey_through_the_gateway
+from tests.e2e.test_gateway_modes import SOURCE
+
+RBAC_DENIED = "RBAC: access denied"  # Envoy's body for a request its RBAC filter refuses
+
+
+def _mesh(s: SuiteClient) -> LocalMesh:
+    assert s.processes.mesh is not None
+    return s.processes.mesh
+
+
+def _tls(mesh: LocalMesh, cert: tuple[Path, Path] | None) -> ssl.SSLContext:
+    """Trust the mesh's CA for the server; present `cert` (certificate, key) as the client, if any.
+
+    The sidecars' certificates name a SPIFFE ID, not a host name: the CA is checked, the name is not (the
+    outbound sidecars pin the SPIFFE ID instead; meshgen/envoy.py)."""
+    context = ssl.create_default_context(cafile=str(mesh.layout.pki.ca))
+    context.check_hostname = False
+    if cert is not None:
+        context.load_cert_chain(*map(str, cert))
+    return context
+
+
+@contextmanager
+def _as_workload(s: SuiteClient, workload: str) -> Iterator[httpx.Client]:
+    """An HTTP client presenting `workload`'s certificate: what that workload (or whoever stole its key) sends."""
+    pki = _mesh(s).layout.pki
+    context = _tls(_mesh(s), (pki.certificate(workload), pki.key(workload)))
+    with httpx.Client(verify=context, timeout=10) as client:
+        yield client
+
+
+def _plaintext_exchange(port: int) -> bytes:
+    """Send one plaintext HTTP request on a fresh connection, return what came back before it closed."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        received = b""
+        while chunk := conn.recv(4096):
+            received += chunk
+        return received
+
+
+def _tls_first_read(port: int, context: ssl.SSLContext) -> bytes:
+    """Connect with TLS and read. In TLS 1.3 the client's handshake completes before the server has checked
+    its certificate: the server's verdict is the first thing the client reads (an alert, if refused)."""
+    # The SSL socket takes over the connection: it must be closed itself, even when reading fails.
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, context.wrap_socket(raw) as tls:
+        return tls.recv(4096)
+
+
+# --- the journey -----------------------------------------------------------------------------------------
+
+
+def test_journey_with_the_mesh(mesh_suite: SuiteClient) -> None:
+    journey_through_the_gateway(mesh_suite)
+
+
+def test_services_see_the_gateway_as_their_peer(mesh_suite: SuiteClient) -> None:
+    s = mesh_suite
+    alice = s.password_token("alice")
+    for service in ("todos", "shares", "reminders"):
+        body = s.gateway("GET", f"/{service}/whoami", token=alice).json()
+        assert (body["service"], body["username"], body["mode"]) == (service, "alice", s.mode)
+        assert body["source"] == SOURCE[s.mode]
+        assert body["mesh_peer"] == "spiffe://cluster.local/ns/todo-suite/sa/gateway"
+
+
+# --- the peer policy, enforced by Envoy --------------------------------------------------------------------
+
+
+def test_reminders_may_get_the_due_soon_path_and_nothing_else(mesh_suite: SuiteClient) -> None:
+    s = mesh_suite
+    token = s.client_token("reminders")
+    with _as_workload(s, "reminders") as reminders:
+        due = reminders.get(f"{s.todos_url}/todos/due", headers={"Authorization": f"Bearer {token}"})
+        assert due.status_code == 200, due.text
+        assert isinstance(due.json()["data"], list)
+        for method, path in (("POST", "/todos"), ("GET", "/todos"), ("DELETE", "/todos/due")):
+            denied = reminders.request(method, f"{s.todos_url}{path}", headers={"Authorization": f"Bearer {token}"})
+            assert (denied.status_code, denied.text) == (403, RBAC_DENIED), (method, path)
+    # The real path too: reminders' own outbound sidecar carries its certificate.
+    outbound = _mesh(s).out("reminders", "todos")
+    posted = s.http.post(f"{outbound}/todos", json={"title": "x"}, headers={"Authorization": f"Bearer {token}"})
+    assert (posted.status_code, posted.text) == (403, RBAC_DENIED)
+
+
+def test_todos_may_call_no_service(mesh_suite: SuiteClient) -> None:
+    s = mesh_suite
+    mesh = _mesh(s)
+    # No listener to take such a call from todos' app at all …
+    assert sorted(d for (c, d) in mesh.layout.outbound if c == "todos") == ["gateway", "identity"]
+    # … and with todos' certificate in hand, the other services' sidecars refuse it.
+    with _as_workload(s, "todos") as todos:
+        for url in (f"{s.reminders_url}/reminders", f"{s.shares_url}/shares/sent"):
+            response = todos.get(url, headers={"Authorization": f"Bearer {s.password_token('alice')}"})
+            assert (response.status_code, response.text) == (403, RBAC_DENIED), url
+
+
+def test_plaintext_gets_no_http_answer(mesh_suite: SuiteClient) -> None:
+    mesh = _mesh(mesh_suite)
+    for workload in ("todos", "reminders", "shares"):
+        try:
+            received = _plaintext_exchange(mesh.layout.inbound[workload])
+        except ConnectionResetError:
+            received = b""
+        assert b"HTTP/" not in received, (workload, received[:80])
+
+
+def test_no_client_certificate_is_refused_at_the_handshake(mesh_suite: SuiteClient) -> None:
+    mesh = _mesh(mesh_suite)
+    for workload in ("todos", "reminders", "shares"):
+        with pytest.raises(ssl.SSLError, match="TLSV13_ALERT_CERTIFICATE_REQUIRED"):
+            _tls_first_read(mesh.layout.inbound[workload], _tls(mesh, None))
+
+
+def test_a_certificate_from_another_ca_is_refused(mesh_suite: SuiteClient, tmp_path: Path) -> None:
+    mesh = _mesh(mesh_suite)
+    # The gateway's own SPIFFE ID, the right shape in every way, signed by a CA the mesh does not trust.
+    forged = issue_leaf(make_ca(), "gateway", "spiffe://cluster.local/ns/todo-suite/sa/gateway")
+    cert, key = tmp_path / "forged.pem", tmp_path / "forged.key"
+    cert.write_bytes(forged.certificate.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(
+        forged.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    for workload in ("todos", "reminders", "shares"):
+        with pytest.raises(ssl.SSLError, match="TLSV1_ALERT_UNKNOWN_CA"):
+            _tls_first_read(mesh.layout.inbound[workload], _tls(mesh, (cert, key)))
+
+
+def test_no_app_has_a_tcp_port(mesh_suite: SuiteClient) -> None:
+    """Every app listens on its Unix socket only: no TCP listener in its process, in any address family."""
+    s = mesh_suite
+    for app in APPS:
+        pid = s.processes.pid(app)
+        assert _listening_tcp_sockets(pid) == [], app
+        assert _socket_paths(pid), f"{app} listens on no Unix socket either: is it the app's process?"
+    for port in (s.processes.config.ports[name] for name in ("todos", "reminders", "shares")):
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = fd.readlink().name
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target.removeprefix("socket:[").removesuffix("]"))
+    return inodes
+
+
+def _listening_tcp_sockets(pid: int) -> list[str]:
+    """The local addresses of the process's TCP sockets in state LISTEN (0A), from /proc/net/tcp{,6}."""
+    inodes = _socket_inodes(pid)
+    found = []
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:
+                found.append(f"{table} {fields[1]}")
+    return found
+
+
+def _socket_paths(pid: int) -> list[str]:
+    """The paths of the process's Unix sockets, from /proc/net/unix."""
+    inodes = _socket_inodes(pid)
+    rows = (line.split() for line in Path(f"/proc/{pid}/net/unix").read_text().splitlines()[1:])
+    return [fields[7] for fields in rows if len(fields) > 7 and fields[6] in inodes]
+
+
+# --- mesh identity and token must agree ----------------------------------------------------------------------
+
+
+def test_a_forged_token_from_a_peer_other_than_the_gateway_is_refused(mesh_suite: SuiteClient) -> None:
+    """In `trust` mode without the mesh a service accepts this unverified (the attack matrix shows it);
+    with the mesh only the gateway peer is trusted, so a workload that may reach todos cannot forge a user."""
+    s = mesh_suite
+    alice = s.password_token("alice")
+    todo = s.gateway("POST", "/todos", token=alice, json={"title": "mine"}).json()["id"]
+    for bad in (forgery.unsigned(s.jwt(alice)), forgery.signed_with_other_key(s.jwt(alice))):
+        with _as_workload(s, "shares") as shares:
+            response = shares.get(f"{s.todos_url}/todos/{todo}", headers={"Authorization": f"Bearer {bad}"})
+        assert response.status_code == 401, response.text
+        assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_shares_replaying_a_users_edge_token_at_todos_is_refused(mesh_suite: SuiteClient) -> None:
+    """shares holds alice's token (it was sent one): with it, not exchanged, todos refuses shares."""
+    s = mesh_suite
+    alice = s.password_token("alice")
+    todo = s.gateway("POST", "/todos", token=alice, json={"title": "mine"}).json()["id"]
+    with _as_workload(s, "shares") as shares:
+        response = shares.get(f"{s.todos_url}/todos/{todo}", headers={"Authorization": f"Bearer {s.jwt(alice)}"})
+    expected = {
+        # A valid user token, but a user's own token is accepted only from the gateway peer.
+        "trust": (403, "peer-mismatch"),
+        "passthrough": (403, "peer-mismatch"),
+        "phantom": (403, "peer-mismatch"),
+        # reissue: identity's user tokens are never accepted by services (only the gateway's internal ones).
+        "reissue": (401, "invalid-token"),
+        # extract: services take the gateway's signed headers, never a bearer token.
+        "extract": (401, "invalid-token"),
+    }[s.mode]
+    assert (response.status_code, response.json()["type"].rsplit(":", 1)[-1]) == expected, response.text
