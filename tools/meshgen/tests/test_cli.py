@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from meshgen import netpol
 from meshgen.cli import main
 
 from .conftest import POLICY_FILE, REPO
@@ -16,17 +17,24 @@ from .conftest import POLICY_FILE, REPO
 
 @pytest.fixture
 def dirs(tmp_path: Path) -> dict[str, Path]:
-    return {"k8s": tmp_path / "k8s", "run": tmp_path / "run"}
+    return {"k8s": tmp_path / "k8s", "netpol": tmp_path / "network-policies", "run": tmp_path / "run"}
 
 
 def run(dirs: dict[str, Path], *args: str, policy: Path = POLICY_FILE) -> int:
-    return main([*args, "--policy", str(policy), "--k8s-dir", str(dirs["k8s"]), "--out", str(dirs["run"])])
+    return main(
+        [
+            *args,
+            *("--policy", str(policy), "--k8s-dir", str(dirs["k8s"]), "--netpol-dir", str(dirs["netpol"])),
+            *("--out", str(dirs["run"])),
+        ]
+    )
 
 
 def test_everything_by_default(dirs, capsys) -> None:
     assert run(dirs) == 0
     assert (dirs["k8s"] / "mesh" / "authorization-policy-todos.yaml").is_file()
     assert (dirs["k8s"] / "mesh-jwt" / "request-authentication-todos.yaml").is_file()
+    assert (dirs["netpol"] / "default-deny.yaml").is_file()
     assert (dirs["run"] / "envoy" / "todos-inbound.yaml").is_file()
     assert (dirs["run"] / "pki" / "todos.key").is_file()
     assert (dirs["run"] / "sockets").is_dir()
@@ -51,15 +59,18 @@ def test_check_passes_when_fresh_and_names_what_is_stale(dirs, capsys) -> None:
     target.write_text(target.read_text().replace("/todos/due", "/todos/*"))
     (dirs["k8s"] / "mesh" / "extra.yaml").write_text("kind: AuthorizationPolicy\n")
     (dirs["k8s"] / "mesh-jwt" / "kustomization.yaml").unlink()
+    (dirs["netpol"] / "todos.yaml").write_text("kind: NetworkPolicy\n")
     capsys.readouterr()
     assert run(dirs, "k8s", "--check") == 1
     err = capsys.readouterr().err
+    assert f"{dirs['netpol'] / 'todos.yaml'}: differs from what the policy generates" in err
     assert f"{target}: differs from what the policy generates" in err
     assert "extra.yaml: not generated from the policy" in err
     assert "mesh-jwt/kustomization.yaml: missing" in err
 
 
-def test_regenerating_removes_what_it_generated_and_keeps_the_readme(dirs, tmp_path: Path) -> None:
+def test_regenerating_removes_what_it_generated_and_keeps_the_readme(dirs, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(netpol.PORTS, "extra", 8100)  # a NetworkPolicy needs the new workload's port
     assert run(dirs, "k8s") == 0
     (dirs["k8s"] / "mesh" / "README.md").write_text("hand-written")
     larger = tmp_path / "policy.yaml"

@@ -1,7 +1,7 @@
-"""`python -m meshgen`: the peer policy -> Istio components (committed) + local sidecars and PKI (.run/).
+"""`python -m meshgen`: the peer policy -> Istio components and NetworkPolicies (committed) + local sidecars and PKI.
 
 python -m meshgen              # both, from the repository root
-python -m meshgen k8s          # k8s/components/mesh{,-jwt}/ only
+python -m meshgen k8s          # k8s/components/mesh{,-jwt}/ and k8s/base/network-policies/ only
 python -m meshgen k8s --check  # exit 1 if those differ from what the policy generates
 python -m meshgen local        # .run/mesh/: pki/ (a new CA and certificates), envoy/, layout.json
 """
@@ -13,27 +13,45 @@ import json
 import sys
 from pathlib import Path
 
-from meshgen import envoy, istio
+from meshgen import envoy, istio, netpol
 from meshgen.output import GENERATED, comment
 from meshgen.pki import write_pki
 from meshgen.policy import Policy, PolicyError, load_policy
 
 DEFAULT_POLICY = Path("mesh/policy.yaml")
 DEFAULT_K8S_DIR = Path("k8s/components")
+DEFAULT_NETPOL_DIR = Path("k8s/base/network-policies")
+
+
+def _write_folder(directory: Path, files: dict[str, str]) -> list[Path]:
+    """Write `files`; a generated file the policy no longer produces is removed, anything else kept."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob("*.yaml"):
+        if old.name not in files and old.read_text().startswith(comment(GENERATED)):
+            old.unlink()
+    for name, text in files.items():
+        (directory / name).write_text(text)
+    return [directory / name for name in files]
+
+
+def _stale_folder(directory: Path, files: dict[str, str]) -> list[str]:
+    problems = []
+    for name, text in files.items():
+        path = directory / name
+        if not path.exists():
+            problems.append(f"{path}: missing")
+        elif path.read_text() != text:
+            problems.append(f"{path}: differs from what the policy generates")
+    if directory.exists():
+        problems += [f"{p}: not generated from the policy" for p in directory.glob("*.yaml") if p.name not in files]
+    return problems
 
 
 def write_components(policy: Policy, k8s_dir: Path, options: istio.IstioOptions) -> list[Path]:
     """Write both components; a generated file the policy no longer produces is removed."""
     written = []
     for folder, files in istio.components(policy, options).items():
-        directory = k8s_dir / folder
-        directory.mkdir(parents=True, exist_ok=True)
-        for old in directory.glob("*.yaml"):
-            if old.name not in files and old.read_text().startswith(comment(GENERATED)):
-                old.unlink()
-        for name, text in files.items():
-            (directory / name).write_text(text)
-            written.append(directory / name)
+        written += _write_folder(k8s_dir / folder, files)
     return written
 
 
@@ -41,16 +59,17 @@ def stale_components(policy: Policy, k8s_dir: Path, options: istio.IstioOptions)
     """What differs between the committed components and the policy's: missing, changed or extra files."""
     problems = []
     for folder, files in istio.components(policy, options).items():
-        directory = k8s_dir / folder
-        for name, text in files.items():
-            path = directory / name
-            if not path.exists():
-                problems.append(f"{path}: missing")
-            elif path.read_text() != text:
-                problems.append(f"{path}: differs from what the policy generates")
-        if directory.exists():
-            problems += [f"{p}: not generated from the policy" for p in directory.glob("*.yaml") if p.name not in files]
+        problems += _stale_folder(k8s_dir / folder, files)
     return problems
+
+
+def write_network_policies(policy: Policy, netpol_dir: Path) -> list[Path]:
+    """Write the NetworkPolicies and their kustomization.yaml (meshgen.netpol)."""
+    return _write_folder(netpol_dir, netpol.network_policies(policy))
+
+
+def stale_network_policies(policy: Policy, netpol_dir: Path) -> list[str]:
+    return _stale_folder(netpol_dir, netpol.network_policies(policy))
 
 
 def write_local(policy: Policy, run_dir: Path, base_port: int) -> envoy.Layout:
@@ -83,14 +102,15 @@ def _parser() -> argparse.ArgumentParser:
     k8s.add_argument("--ingress-principal", default=istio.DEFAULT_INGRESS_PRINCIPAL, help="the edge (%(default)s)")
     k8s.add_argument("--issuer", default=istio.DEFAULT_ISSUER, help="identity's `iss` (%(default)s)")
     k8s.add_argument("--jwks-uri", default=istio.DEFAULT_JWKS_URI, help="identity's JWKS in the cluster (%(default)s)")
+    k8s.add_argument("--netpol-dir", type=Path, default=DEFAULT_NETPOL_DIR, help="NetworkPolicies folder (%(default)s)")
     local = parser.add_argument_group("local sidecars")
     local.add_argument("--out", type=Path, default=envoy.DEFAULT_RUN_DIR, help="output folder (%(default)s)")
     local.add_argument("--base-port", type=int, default=15100, help="first sidecar port (%(default)s)")
     return parser
 
 
-def _check(policy: Policy, k8s_dir: Path, options: istio.IstioOptions) -> int:
-    problems = stale_components(policy, k8s_dir, options)
+def _check(policy: Policy, k8s_dir: Path, netpol_dir: Path, options: istio.IstioOptions) -> int:
+    problems = stale_components(policy, k8s_dir, options) + stale_network_policies(policy, netpol_dir)
     for problem in problems:
         print(f"meshgen: {problem}", file=sys.stderr)
     if problems:
@@ -108,10 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     options = istio.IstioOptions(ingress_principal=args.ingress_principal, issuer=args.issuer, jwks_uri=args.jwks_uri)
     try:
         if args.check:
-            return _check(policy, args.k8s_dir, options)
+            return _check(policy, args.k8s_dir, args.netpol_dir, options)
         if args.command in ("all", "k8s"):
             written = write_components(policy, args.k8s_dir, options)
             print(f"Istio components: {len(written)} files in {args.k8s_dir}/mesh and {args.k8s_dir}/mesh-jwt")
+            written = write_network_policies(policy, args.netpol_dir)
+            print(f"NetworkPolicies: {len(written)} files in {args.netpol_dir}")
     except PolicyError as e:
         print(f"meshgen: {e}", file=sys.stderr)
         return 2
