@@ -17,15 +17,13 @@ What changes from the plain suite (docs/mesh.md):
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from meshgen import envoy
-from meshgen.output import GENERATED, comment
-from meshgen.pki import write_pki
+from meshgen.cli import write_local
 from meshgen.policy import Policy, load_policy
 
 #: The peer policy, relative to the repository root (where `make up` runs).
@@ -62,14 +60,8 @@ class LocalMesh:
         with this run's public ports)."""
         policy = load_policy(policy_file)
         mesh_dir = run_dir.absolute() / "mesh"
-        layout = envoy.default_layout(policy, mesh_dir, base_port=base_port, ingress_ports=ingress_ports)
-        write_pki(layout.pki.directory, [(w, policy.spiffe_id(w)) for w in policy.workloads])
-        for socket in layout.sockets.values():
-            # Only this user may connect to the apps' sockets: the folder is the access control.
-            socket.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            socket.unlink(missing_ok=True)
+        layout = write_local(policy, mesh_dir, base_port, ingress_ports)
         config_dir = mesh_dir / "envoy"
-        envoy.write_envoy_configs(policy, layout, config_dir, comment(GENERATED))
         return cls(policy, layout, config_dir)
 
     def out(self, caller: str, destination: str, path: str = "") -> str:
@@ -105,17 +97,3 @@ class LocalMesh:
             "AUTHZ_JWKS_URL": self.out(caller, "identity", JWKS_PATH),
             "AUTHZ_TOKEN_URL": self.out(caller, "identity", TOKEN_PATH),
         }
-
-    def summary(self) -> dict[str, object]:
-        layout = self.layout
-        return {
-            "pki": str(layout.pki.directory),
-            "sockets": {w: str(p) for w, p in layout.sockets.items()},
-            "inbound": dict(layout.inbound),
-            "probe": dict(layout.probe),
-            "ingress": dict(layout.ingress),
-            "outbound": {f"{c}->{d}": p for (c, d), p in layout.outbound.items()},
-        }
-
-    def write_summary(self, path: Path) -> None:
-        path.write_text(json.dumps(self.summary(), indent=2) + "\n")

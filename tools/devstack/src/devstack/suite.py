@@ -292,9 +292,7 @@ class Suite:
         cfg = self.config
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
         public = {name: cfg.ports[name] for name in ("gateway", "identity")}
-        mesh = LocalMesh.generate(cfg.run_dir, public, base_port=cfg.mesh_base_port)
-        mesh.write_summary(cfg.run_dir / "mesh" / "layout.json")
-        return mesh
+        return LocalMesh.generate(cfg.run_dir, public, base_port=cfg.mesh_base_port)
 
     def log_path(self, name: str) -> Path:
         return self.config.run_dir / "logs" / f"{name}.log"

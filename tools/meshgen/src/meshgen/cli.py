@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from meshgen import envoy, istio, netpol
@@ -72,12 +73,22 @@ def stale_network_policies(policy: Policy, netpol_dir: Path) -> list[str]:
     return _stale_folder(netpol_dir, netpol.network_policies(policy))
 
 
-def write_local(policy: Policy, run_dir: Path, base_port: int) -> envoy.Layout:
-    """A new PKI, the Envoy configs and `layout.json` (the ports and paths) under `run_dir`."""
-    layout = envoy.default_layout(policy, run_dir, base_port=base_port)
+def write_local(
+    policy: Policy,
+    run_dir: Path,
+    base_port: int,
+    ingress_ports: Mapping[str, int] = envoy.DEFAULT_INGRESS_PORTS,
+) -> envoy.Layout:
+    """A new PKI, the Envoy configs and `layout.json` (the ports and paths) under `run_dir`.
+
+    devstack (`make up MESH=1`) calls this at every start, with its run's public ports."""
+    layout = envoy.default_layout(policy, run_dir, base_port=base_port, ingress_ports=ingress_ports)
     write_pki(layout.pki.directory, [(w, policy.spiffe_id(w)) for w in policy.workloads])
-    for socket in layout.sockets.values():  # where the apps will listen: only they and their sidecars
+    for socket in layout.sockets.values():
+        # Where the apps will listen: only this user may connect (the folder is the access control); a stale
+        # socket left by a killed run would block the app's bind.
         socket.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        socket.unlink(missing_ok=True)
     envoy.write_envoy_configs(policy, layout, run_dir.absolute() / "envoy", comment(GENERATED))
     summary = {
         "pki": str(layout.pki.directory),

@@ -1,0 +1,72 @@
+"""What `make up MESH=1` starts and how it wires the apps, read from the process specs (no process runs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from devstack.mesh import APPS, LocalMesh
+from devstack.suite import MODES, SuiteConfig, generate_secrets, service_specs
+
+REPO = Path(__file__).parents[3]
+
+
+@pytest.fixture
+def mesh(tmp_path: Path) -> LocalMesh:
+    return LocalMesh.generate(
+        tmp_path, {"gateway": 8080, "identity": 9000}, base_port=15100, policy_file=REPO / "mesh" / "policy.yaml"
+    )
+
+
+def _specs(tmp_path: Path, mesh: LocalMesh, mode: str) -> dict:
+    config = SuiteConfig(run_dir=tmp_path, mode=mode, mesh=True)
+    return {spec.name: spec for spec in service_specs(config, generate_secrets(), mesh=mesh)}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_app_on_its_socket_behind_its_sidecars(tmp_path: Path, mesh: LocalMesh, mode: str) -> None:
+    specs = _specs(tmp_path, mesh, mode)
+    for app in APPS:
+        cmd = specs[app].cmd
+        assert cmd[cmd.index("--uds") + 1] == str(mesh.socket(app))
+        assert "--port" not in cmd
+        assert "--host" not in cmd
+        assert specs[app].port == mesh.layout.probe[app]  # readiness through the sidecar
+        assert specs[app].env["AUTHZ_MESH"] == "true"
+        assert "AUTHZ_INSECURE_DEMO" not in specs[app].env
+        assert f"{app}-inbound" in specs
+    # The order: each app's sidecars before the app, identity first.
+    names = list(specs)
+    assert names[0] == "identity-inbound"
+    for app in APPS:
+        assert names.index(f"{app}-inbound") < names.index(app)
+    # todos calls only identity and the gateway's JWKS; every other workload calls something too.
+    assert {n for n in specs if n.endswith("-outbound")} == {f"{w}-outbound" for w in APPS}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_call_between_apps_leaves_through_the_callers_sidecar(tmp_path: Path, mesh: LocalMesh, mode: str) -> None:
+    specs = _specs(tmp_path, mesh, mode)
+    for app in ("todos", "reminders", "shares", "gateway"):
+        env = specs[app].env
+        assert env["AUTHZ_ISSUER"] == "http://127.0.0.1:9000"  # the `iss` in tokens stays public
+        assert env["AUTHZ_JWKS_URL"] == mesh.out(app, "identity", "/jwks")
+        assert env["AUTHZ_TOKEN_URL"] == mesh.out(app, "identity", "/token")
+    assert specs["reminders"].env["REMINDERS_TODOS_URL"] == mesh.out("reminders", "todos")
+    assert specs["shares"].env["SHARES_TODOS_URL"] == mesh.out("shares", "todos")
+    upstreams = json.loads(specs["gateway"].env["GATEWAY_UPSTREAMS"])
+    assert upstreams == {svc: mesh.out("gateway", svc) for svc in ("todos", "shares", "reminders")}
+    if mode == "reissue":
+        for app in ("todos", "reminders", "shares"):
+            assert specs[app].env["AUTHZ_GATEWAY_JWKS_URL"] == mesh.out(app, "gateway", "/.well-known/jwks.json")
+        trusted = json.loads(specs["identity"].env["IDENTITY_TRUSTED_SUBJECT_ISSUERS"])
+        assert trusted == {"http://127.0.0.1:8080": mesh.out("identity", "gateway", "/.well-known/jwks.json")}
+
+
+def test_without_the_mesh_trust_is_the_insecure_demo(tmp_path: Path) -> None:
+    specs = {s.name: s for s in service_specs(SuiteConfig(run_dir=tmp_path, mode="trust"), generate_secrets())}
+    assert specs["todos"].env["AUTHZ_INSECURE_DEMO"] == "true"
+    assert "AUTHZ_MESH" not in specs["todos"].env
+    assert specs["todos"].cmd[specs["todos"].cmd.index("--port") + 1] == "8001"
