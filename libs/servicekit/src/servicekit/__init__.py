@@ -2,6 +2,15 @@
 
 from servicekit.db import make_engine
 from servicekit.health import health_router
+from servicekit.migrations import MigrationError, check_current, upgrade_to_head
 from servicekit.resources import Resources, open_resources
 
-__all__ = ["Resources", "health_router", "make_engine", "open_resources"]
+__all__ = [
+    "MigrationError",
+    "Resources",
+    "check_current",
+    "health_router",
+    "make_engine",
+    "open_resources",
+    "upgrade_to_head",
+]

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import httpx
 from sqlalchemy import Engine
-from sqlmodel import SQLModel
 
 import authz
 from servicekit.db import make_engine
+from servicekit.migrations import upgrade_to_head
 
 
 @dataclass(frozen=True)
@@ -27,21 +27,24 @@ class Resources:
 async def open_resources(
     *,
     database_url: str,
+    migrations: str,
     authz_settings: authz.AuthzSettings,
     transport: httpx.AsyncBaseTransport | None = None,
     delegation: Mapping[str, Iterable[str]] | None = None,
     client_id: str | None = None,
     client_secret: str | None = None,
 ) -> AsyncIterator[Resources]:
-    """The database engine (schema created), one shared HTTP client, the authenticator with its JWKS
+    """The database engine (schema migrated to head), one shared HTTP client, the authenticator with its JWKS
     fetched, and — given client credentials — the outbound OAuth client. Closed in reverse on exit.
 
+    `migrations` is the service's migrations package (`"todos.migrations"`): its schema is upgraded to
+    head before anything serves (locally, that is how migrations run; in Kubernetes an init container has
+    already run `python -m <svc>.migrate`, and this finds nothing to do). See docs/migrations.md.
     `transport` replaces the network for outbound calls (tests pass an `httpx.MockTransport`).
     """
     engine = make_engine(database_url)
-    # Issue #6 replaces this with Alembic migrations; until then the schema is created if missing.
-    SQLModel.metadata.create_all(engine)
     try:
+        upgrade_to_head(engine, migrations)
         async with httpx.AsyncClient(transport=transport, timeout=authz_settings.http_timeout_seconds) as http:
             authenticator = authz.Authenticator.from_settings(authz_settings, http, delegation=delegation)
             await authenticator.warm()

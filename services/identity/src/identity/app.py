@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlmodel import SQLModel
 
 import authz
 from identity.deps import State
@@ -20,7 +19,7 @@ from identity.routes import admin, directory, discovery, introspection, token, u
 from identity.settings import Settings
 from identity.subject_tokens import SubjectTokens
 from identity.tokens import TokenService
-from servicekit import health_router, make_engine
+from servicekit import health_router, make_engine, upgrade_to_head
 
 
 def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -35,8 +34,9 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
         # The realm first: a bad realm file or IDENTITY_OPAQUE_TOKEN_CLIENTS stops start-up before the database.
         realm = with_opaque_tokens(load_realm(settings.realm_file), settings.opaque_token_clients)
         engine = make_engine(settings.database_url)
-        # Issue #6 replaces this with Alembic migrations; until then the schema is created if missing.
-        SQLModel.metadata.create_all(engine)
+        # Schema to head before anything reads it (a no-op after a Kubernetes init container's
+        # `python -m identity.migrate`). See docs/migrations.md.
+        upgrade_to_head(engine, "identity.migrations")
         ring = KeyRing(
             engine,
             alg=settings.signing_alg,

@@ -13,13 +13,12 @@ import sys
 
 import httpx
 from pydantic import ValidationError
-from sqlmodel import SQLModel
 
 import authz
 from reminders.models import RunResult
 from reminders.service import scan
 from reminders.settings import Settings
-from servicekit import make_engine
+from servicekit import make_engine, upgrade_to_head
 
 log = logging.getLogger("reminders")
 
@@ -27,8 +26,8 @@ log = logging.getLogger("reminders")
 async def run(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> RunResult:
     engine = make_engine(settings.database_url)
     try:
-        # Issue #6 replaces this with Alembic migrations; until then the schema is created if missing.
-        SQLModel.metadata.create_all(engine)
+        # The CronJob may run before the service ever has: the schema to head first (a no-op when it is).
+        upgrade_to_head(engine, "reminders.migrations")
         async with httpx.AsyncClient(transport=transport, timeout=settings.authz.http_timeout_seconds) as http:
             oauth = authz.OAuthClient(
                 http,

@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         async with open_resources(
             database_url=settings.database_url,
+            migrations="todos.migrations",
             authz_settings=settings.authz,
             transport=transport,
             delegation=settings.delegated_actors,
