@@ -34,6 +34,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel.main import default_registry
@@ -395,6 +396,22 @@ def _with_connect_timeout(url: str, seconds: int = 10) -> str:
     if parsed.get_backend_name() != "postgresql" or "connect_timeout" in parsed.query:
         return url
     return parsed.update_query_dict({"connect_timeout": str(seconds)}).render_as_string(hide_password=False)
+
+
+def database_url_setting(settings_cls: type) -> str:
+    """Only the `database_url` of a service's Settings, read the same way (its env prefix, its default), so
+    the init container needs none of the other settings (secrets included)."""
+
+    class DatabaseSettings(BaseSettings):
+        model_config = SettingsConfigDict(env_prefix=settings_cls.model_config["env_prefix"], extra="ignore")
+        database_url: str = settings_cls.model_fields["database_url"].default
+
+    return DatabaseSettings().database_url
+
+
+def migrate_main(package: str, settings_cls: type) -> int:
+    """The body of every `python -m <svc>.migrate`: the service's database URL, then `migrate_command`."""
+    return migrate_command(package, database_url_setting(settings_cls))
 
 
 def migrate_command(package: str, database_url: str) -> int:

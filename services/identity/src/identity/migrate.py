@@ -10,27 +10,8 @@ from __future__ import annotations
 
 import sys
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from identity.settings import Settings
-from servicekit.migrations import migrate_command
-
-
-class DatabaseSettings(BaseSettings):
-    """Only the database URL of `identity.settings.Settings`, read the same way (same variable, same default)."""
-
-    model_config = SettingsConfigDict(env_prefix="IDENTITY_", extra="ignore")
-
-    database_url: str = Settings.model_fields["database_url"].default
-
-
-def database_url() -> str:
-    return DatabaseSettings().database_url
-
-
-def main() -> int:
-    return migrate_command("identity.migrations", database_url())
-
+from servicekit.migrations import migrate_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(migrate_main("identity.migrations", Settings))

@@ -10,27 +10,8 @@ from __future__ import annotations
 
 import sys
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from servicekit.migrations import migrate_command
+from servicekit.migrations import migrate_main
 from todos.settings import Settings
 
-
-class DatabaseSettings(BaseSettings):
-    """Only the database URL of `todos.settings.Settings`, read the same way (same variable, same default)."""
-
-    model_config = SettingsConfigDict(env_prefix="TODOS_", extra="ignore")
-
-    database_url: str = Settings.model_fields["database_url"].default
-
-
-def database_url() -> str:
-    return DatabaseSettings().database_url
-
-
-def main() -> int:
-    return migrate_command("todos.migrations", database_url())
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(migrate_main("todos.migrations", Settings))
