@@ -14,7 +14,10 @@ uv:
 
 .PHONY: install
 install: uv ## Install uv (if missing) and every workspace package into .venv
-	uv sync --locked --all-packages
+	uv sync --locked --all-packages --compile-bytecode
+	@# Bytecode for our own (editable) packages too: every service process imports them at start, and where
+	@# PYTHONDONTWRITEBYTECODE is set (CI images often set it) nothing would ever cache them.
+	uv run --no-sync python -m compileall -q libs/*/src services/*/src tools/*/src > /dev/null
 
 .PHONY: up
 up: install ## Run the whole suite locally (no cluster, SQLite); MODE=passthrough|... MESH=1 (Envoy mTLS); Ctrl-C stops it

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from devstack.mesh import APPS, LocalMesh
-from devstack.suite import MODES, SuiteConfig, generate_secrets, service_specs
+from devstack.suite import MODES, START_WAVES, SuiteConfig, generate_secrets, service_specs
 
 REPO = Path(__file__).parents[3]
 
@@ -70,3 +70,16 @@ def test_without_the_mesh_trust_is_the_insecure_demo(tmp_path: Path) -> None:
     assert specs["todos"].env["AUTHZ_INSECURE_DEMO"] == "true"
     assert "AUTHZ_MESH" not in specs["todos"].env
     assert specs["todos"].cmd[specs["todos"].cmd.index("--port") + 1] == "8001"
+
+
+@pytest.mark.parametrize("with_mesh", [False, True])
+def test_every_process_starts_in_exactly_one_wave(tmp_path: Path, mesh: LocalMesh, with_mesh: bool) -> None:
+    config = SuiteConfig(run_dir=tmp_path, mesh=with_mesh)
+    specs = service_specs(config, generate_secrets(), mesh=mesh if with_mesh else None)
+    for spec in specs:
+        waves = [wave for wave in START_WAVES if spec.name.split("-")[0] in wave]
+        assert len(waves) == 1, spec.name
+    # identity (everyone fetches its keys) first, todos before reminders (its first scan calls todos).
+    order = [name for wave in START_WAVES for name in wave]
+    assert order.index("identity") == 0
+    assert order.index("todos") < order.index("reminders")
