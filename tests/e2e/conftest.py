@@ -33,6 +33,7 @@ import httpx
 import pytest
 
 import devstack.suite
+from devstack.mesh import port_span
 from devstack.ports import free_block, free_ports
 from tests.e2e.infra.client import SuiteClient
 from tests.e2e.infra.databases import postgres_databases, sqlite_databases
@@ -73,7 +74,7 @@ def _boot(
         # A "compromised service" behind the gateway, routed with todos' audience (infra/spy.py).
         extra_upstreams={"spy": (spy.url, "todos")} if spy else {},
         mesh=mesh,
-        mesh_base_port=free_block(100) if mesh else 15100,
+        mesh_base_port=free_block(port_span()) if mesh else 15100,
     )
     processes = stack.enter_context(devstack.suite.Suite(config))
     http = stack.enter_context(httpx.Client(timeout=10))

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 from tests.e2e.infra import forgery
 from tests.e2e.infra.client import SuiteClient
-from tests.e2e.infra.journey import journey_through_the_gateway
-
-SOURCE = {"trust": "unverified_token", "passthrough": "verified_token", "reissue": "internal_token",
-          "extract": "signed_headers", "phantom": "verified_token"}  # fmt: skip
+from tests.e2e.infra.journey import SOURCE, journey_through_the_gateway
 
 
 def test_whoami_shows_the_mode_at_each_service(moded_suite: SuiteClient) -> None:

@@ -23,8 +23,7 @@ from devstack.mesh import APPS, LocalMesh
 from meshgen.pki import issue_leaf, make_ca
 from tests.e2e.infra import forgery
 from tests.e2e.infra.client import SuiteClient
-from tests.e2e.infra.journey import journey_through_the_gateway
-from tests.e2e.test_gateway_modes import SOURCE
+from tests.e2e.infra.journey import SOURCE, journey_through_the_gateway
 
 RBAC_DENIED = "RBAC: access denied"  # Envoy's body for a request its RBAC filter refuses
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -113,6 +114,7 @@ def _fetch_kubectl() -> Path:
     return target
 
 
+@functools.cache
 def kubectl() -> str:
     """A kubectl whose kustomize is v5: from PATH if it is recent enough, else fetched (TOOLING.md)."""
     on_path = shutil.which("kubectl")

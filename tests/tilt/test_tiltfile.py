@@ -13,10 +13,8 @@ from __future__ import annotations
 import functools
 import io
 import itertools
-import json
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import tokenize
@@ -28,6 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.k8s import tools as k8s_tools
 from tests.tilt.tilt_stub import Call, TiltfileError, TiltRun, Value, evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,23 +89,9 @@ def tilt(
 
 
 @functools.cache
-def kubectl_skip_reason() -> str | None:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        return "no kubectl on PATH: cannot render the overlays (TOOLING.md: kubectl >= 1.27)"
-    out = subprocess.run([kubectl, "version", "--client", "-o", "json"], capture_output=True, text=True, timeout=30)
-    minor = json.loads(out.stdout or "{}").get("clientVersion", {}).get("minor", "0")
-    if int(re.sub(r"\D", "", minor) or 0) < 27:
-        return f"kubectl 1.{minor} cannot render these overlays (kustomize v5 needs kubectl >= 1.27)"
-    return None
-
-
-@functools.cache
 def render_overlay(path: str) -> str:
-    result = subprocess.run(["kubectl", "kustomize", str(ROOT / path)], capture_output=True, text=True, timeout=120)
-    if result.returncode != 0:
-        raise RuntimeError(f"kubectl kustomize {path} failed:\n{result.stderr}")
-    return result.stdout
+    # The same kubectl as tests/k8s: the one on PATH with kustomize v5, else the one TOOLING.md fetches.
+    return k8s_tools.render(k8s_tools.kubectl(), ROOT / path)
 
 
 # ---- Helpers --------------------------------------------------------------------------------------------------
@@ -428,9 +413,6 @@ def test_build_context_is_what_the_dockerfile_copies(svc: str) -> None:
 
 @pytest.mark.parametrize(("mode", "mesh"), CLUSTER)
 def test_resources_match_the_rendered_overlay(mode: str, mesh: bool) -> None:
-    reason = kubectl_skip_reason()
-    if reason:
-        pytest.skip(reason)
     run = _rendered(argv(mode, mesh))
     objects = run.applied_objects()
     workloads = {o["metadata"]["name"]: o for o in objects if o.get("kind") in WORKLOAD_KINDS}
@@ -469,9 +451,6 @@ def _rendered(args: tuple[str, ...]) -> TiltRun:
 
 
 def test_the_tilt_only_patch_leaves_the_rest_hardened() -> None:
-    reason = kubectl_skip_reason()
-    if reason:
-        pytest.skip(reason)
     rendered = {(o["kind"], o["metadata"]["name"]): o for o in _rendered(argv("passthrough", False)).applied_objects()}
     original = {
         (o["kind"], o["metadata"]["name"]): o

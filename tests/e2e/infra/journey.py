@@ -7,6 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from tests.e2e.infra.client import SuiteClient
 
+#: What a service's whoami reports as the source of the user, per boundary mode.
+SOURCE = {"trust": "unverified_token", "passthrough": "verified_token", "reissue": "internal_token",
+          "extract": "signed_headers", "phantom": "verified_token"}  # fmt: skip
+
 
 def journey_through_the_gateway(s: SuiteClient) -> str:
     """alice creates and edits a todo, shares it with bob (who may read, not change it), reminders finds it

@@ -3,18 +3,16 @@ what the design says (read back as YAML, not as the generator's intent)."""
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from meshgen.cli import stale_components
 from meshgen.istio import DEFAULT_INGRESS_PRINCIPAL, IstioOptions
 from meshgen.policy import METHODS
+from tests.k8s import tools as k8s_tools
 
 REPO = Path(__file__).parents[3]
 COMPONENTS = REPO / "k8s" / "components"
@@ -168,18 +166,6 @@ class TestMeaning:
             ]
 
 
-def _kustomize_v5() -> str | None:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        return None
-    out = subprocess.run([kubectl, "version", "--client", "-o", "json"], capture_output=True, text=True, check=False)
-    try:
-        version = json.loads(out.stdout).get("kustomizeVersion", "")
-    except json.JSONDecodeError:
-        return None
-    return kubectl if version.startswith("v5") else None
-
-
 DEPLOYMENT = """
 apiVersion: apps/v1
 kind: Deployment
@@ -193,9 +179,7 @@ spec:
 
 
 def test_the_components_render_with_kustomize(tmp_path: Path) -> None:
-    kubectl = _kustomize_v5()
-    if kubectl is None:
-        pytest.skip("no kubectl with kustomize v5 on PATH (see TOOLING.md, 'Kustomize v5'): components not rendered")
+    kubectl = k8s_tools.kubectl()  # kustomize v5: from PATH, else fetched as TOOLING.md says
     shutil.copytree(COMPONENTS / "mesh", tmp_path / "components" / "mesh")
     shutil.copytree(COMPONENTS / "mesh-jwt", tmp_path / "components" / "mesh-jwt")
     overlay = tmp_path / "overlay"
@@ -204,7 +188,7 @@ def test_the_components_render_with_kustomize(tmp_path: Path) -> None:
     (overlay / "kustomization.yaml").write_text(
         "resources: [deployments.yaml]\ncomponents: [../components/mesh, ../components/mesh-jwt]\n"
     )
-    out = subprocess.run([kubectl, "kustomize", str(overlay)], capture_output=True, text=True, check=True).stdout
+    out = k8s_tools.render(kubectl, overlay)
     rendered = [doc for doc in yaml.safe_load_all(out) if doc]
     kinds = sorted(doc["kind"] for doc in rendered)
     assert kinds.count("AuthorizationPolicy") == 5

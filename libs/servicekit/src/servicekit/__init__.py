@@ -2,13 +2,12 @@
 
 from servicekit.db import make_engine
 from servicekit.health import health_router
-from servicekit.migrations import MigrationError, check_current, upgrade_to_head
+from servicekit.migrations import MigrationError, upgrade_to_head
 from servicekit.resources import Resources, open_resources
 
 __all__ = [
     "MigrationError",
     "Resources",
-    "check_current",
     "health_router",
     "make_engine",
     "open_resources",

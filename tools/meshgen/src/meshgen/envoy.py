@@ -35,6 +35,8 @@ TYPES = "type.googleapis.com/envoy.extensions"
 LOOPBACK = "127.0.0.1"
 #: Where the local mesh puts things by default (git-ignored with the rest of .run/).
 DEFAULT_RUN_DIR = Path(".run/mesh")
+#: How many ports `default_layout` numbers for each workload, from its base port.
+PORTS_PER_WORKLOAD = 20
 #: The local contract's public ports (docs/architecture.md): gateway and identity face browsers and CLIs.
 DEFAULT_INGRESS_PORTS = {"gateway": 8080, "identity": 9000}
 #: `%DOWNSTREAM_PEER_URI_SAN%` is the caller's SPIFFE ID; `%RESPONSE_CODE_DETAILS%` says why a call was
@@ -69,7 +71,8 @@ def default_layout(
     base_port: int = 15100,
     ingress_ports: Mapping[str, int] = DEFAULT_INGRESS_PORTS,
 ) -> Layout:
-    """Ports in blocks of 20 per workload, in `workloads` order, from `base_port`; paths under `run_dir`.
+    """Ports in blocks of 20 (`PORTS_PER_WORKLOAD`) per workload, in `workloads` order, from `base_port`;
+    paths under `run_dir`.
 
     Block of the i-th workload, at `base_port + 20 * i`: +0 mTLS, +1 probes, +2 inbound admin,
     +3 outbound admin, +10 + j outbound to the j-th workload.
@@ -77,7 +80,7 @@ def default_layout(
     if len(policy.workloads) > 10:
         raise ValueError("default_layout numbers up to 10 workloads; pass a Layout of your own")
     run_dir = run_dir.absolute()
-    blocks = {w: base_port + 20 * i for i, w in enumerate(policy.workloads)}
+    blocks = {w: base_port + PORTS_PER_WORKLOAD * i for i, w in enumerate(policy.workloads)}
     index = {w: j for j, w in enumerate(policy.workloads)}
     admin = {f"{w}-inbound": b + 2 for w, b in blocks.items()} | {f"{w}-outbound": b + 3 for w, b in blocks.items()}
     return Layout(
