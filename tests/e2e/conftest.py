@@ -33,8 +33,7 @@ import httpx
 import pytest
 
 import devstack.suite
-from devstack.mesh import port_span
-from devstack.ports import free_block, free_ports
+from devstack.ports import free_ports
 from tests.e2e.infra.client import SuiteClient
 from tests.e2e.infra.databases import postgres_databases, sqlite_databases
 from tests.e2e.infra.matrix import PHANTOM_CACHE_SECONDS, built_modes
@@ -74,12 +73,12 @@ def _boot(
         # A "compromised service" behind the gateway, routed with todos' audience (infra/spy.py).
         extra_upstreams={"spy": (spy.url, "todos")} if spy else {},
         mesh=mesh,
-        mesh_base_port=free_block(port_span()) if mesh else 15100,
     )
     processes = stack.enter_context(devstack.suite.Suite(config))
     http = stack.enter_context(httpx.Client(timeout=10))
-    # With the mesh the three services have no plaintext port: their URLs are their sidecars' mTLS listeners.
-    service_url = processes.mesh.inbound_url if processes.mesh else config.url
+    # With the mesh the three services have no port at all: their sidecars take mTLS on Unix sockets, which a
+    # client reaches as `https://<service>` through the sockets (tests/e2e/test_mesh.py).
+    service_url = (lambda name: f"https://{name}") if processes.mesh else config.url
     return SuiteClient(
         identity_url=config.url("identity"),
         todos_url=service_url("todos"),

@@ -19,6 +19,7 @@ from authz._problems import (
 )
 from authz._settings import AuthzSettings, Mode
 from authz._signed_headers import SignedIdentity, is_identity_header, sign_identity, verify_identity
+from authz._unix_sockets import unix_socket_mounts
 from authz._verify import ACCESS_TOKEN_TYPES, TokenVerifier, peek_issuer
 from authz.exceptions import (
     AuthzError,
@@ -105,5 +106,6 @@ __all__ = [
     "problem",
     "require",
     "sign_identity",
+    "unix_socket_mounts",
     "verify_identity",
 ]

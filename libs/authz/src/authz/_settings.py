@@ -7,6 +7,7 @@ about tokens and trust, which must be the same shape everywhere.
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -85,6 +86,9 @@ class AuthzSettings(BaseSettings):
     gateway_issuer: str | None = None
     gateway_jwks_url: str | None = None
     http_timeout_seconds: float = Field(default=5.0, gt=0)
+    #: Hosts this process reaches over a Unix socket instead of TCP, host name -> socket path (the local
+    #: mesh: every destination's host is the caller's outbound sidecar; authz/_unix_sockets.py).
+    unix_sockets: dict[str, Path] = Field(default_factory=dict)
 
     @field_validator("algorithms")
     @classmethod
@@ -92,6 +96,14 @@ class AuthzSettings(BaseSettings):
         bad = [alg for alg in value if alg not in ASYMMETRIC_ALGORITHMS]
         if bad or not value:
             raise ValueError(f"only asymmetric JWS algorithms may be allowed, not {bad or 'an empty list'}")
+        return value
+
+    @field_validator("unix_sockets")
+    @classmethod
+    def _host_names_and_absolute_paths(cls, value: dict[str, Path]) -> dict[str, Path]:
+        for host, path in value.items():
+            if not host or any(c in host for c in ":/@[] ") or not path.is_absolute():
+                raise ValueError(f"unix_sockets maps a host name to an absolute socket path, not {host!r}: {path}")
         return value
 
     @classmethod

@@ -45,7 +45,11 @@ async def open_resources(
     engine = make_engine(database_url)
     try:
         upgrade_to_head(engine, migrations)
-        async with httpx.AsyncClient(transport=transport, timeout=authz_settings.http_timeout_seconds) as http:
+        async with httpx.AsyncClient(
+            transport=transport,
+            mounts=authz.unix_socket_mounts(authz_settings.unix_sockets),
+            timeout=authz_settings.http_timeout_seconds,
+        ) as http:
             authenticator = authz.Authenticator.from_settings(authz_settings, http, delegation=delegation)
             await authenticator.warm()
             oauth = None

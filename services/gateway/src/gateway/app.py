@@ -32,6 +32,7 @@ class Runtime:
             pool_size=settings.pool_size,
             timeout=settings.upstream_timeout_seconds,
             connect_timeout=settings.connect_timeout_seconds,
+            unix_sockets=settings.authz.unix_sockets,
         )
         self.http: httpx.AsyncClient | None = None
         self.keys: authz.JwksCache | None = None
@@ -41,7 +42,9 @@ class Runtime:
         s = self.settings.authz
         s.check_mode_implemented()
         self.boundary = boundary_for(s.mode, self.settings)
-        self.http = httpx.AsyncClient(transport=self._transport, timeout=s.http_timeout_seconds)
+        self.http = httpx.AsyncClient(
+            transport=self._transport, mounts=authz.unix_socket_mounts(s.unix_sockets), timeout=s.http_timeout_seconds
+        )
         self.keys = authz.JwksCache.from_settings(self.http, s)
         # The edge token must name the service it is routed to: one verifier per audience, one key cache.
         self.verifiers = {

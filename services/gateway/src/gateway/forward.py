@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import yarl
@@ -74,34 +76,51 @@ def connection_listed(headers: list[tuple[bytes, bytes]]) -> frozenset[str]:
 
 
 class Forwarder:
-    """One `aiohttp.ClientSession` for all upstreams: pooled keep-alive connections, bounded timeouts."""
+    """One `aiohttp.ClientSession` for all upstreams reached over TCP: pooled keep-alive connections, bounded
+    timeouts; and one more per host that `unix_sockets` sends to a Unix socket (AUTHZ_UNIX_SOCKETS, the
+    local mesh's outbound sidecar: authz/_unix_sockets.py), as aiohttp's connector is per socket."""
 
-    def __init__(self, *, pool_size: int, timeout: float, connect_timeout: float) -> None:
+    def __init__(
+        self, *, pool_size: int, timeout: float, connect_timeout: float, unix_sockets: Mapping[str, Path] = {}
+    ) -> None:
         self._pool_size = pool_size
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+        self._unix_sockets = dict(unix_sockets)
         self._session: aiohttp.ClientSession | None = None
+        self._by_host: dict[str, aiohttp.ClientSession] = {}
         self.forwarded = 0
 
-    async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=self._pool_size, keepalive_timeout=60)
-        self._session = aiohttp.ClientSession(
+    def _new_session(self, connector: aiohttp.BaseConnector) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
             connector=connector,
             timeout=self._timeout,
             auto_decompress=False,  # bodies pass through as the service encoded them
             skip_auto_headers=("User-Agent", "Accept-Encoding"),
         )
 
+    async def start(self) -> None:
+        self._session = self._new_session(
+            aiohttp.TCPConnector(limit=0, limit_per_host=self._pool_size, keepalive_timeout=60)
+        )
+        self._by_host = {
+            host: self._new_session(aiohttp.UnixConnector(str(path), limit=self._pool_size, keepalive_timeout=60))
+            for host, path in self._unix_sockets.items()
+        }
+
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        for session in (self._session, *self._by_host.values()):
+            if session is not None:
+                await session.close()
 
     async def forward(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> UpstreamResponse:
         assert self._session is not None, "Forwarder.start() was not called"
+        # encoded=True: the path goes out byte for byte as the client sent it (no re-quoting, no dot
+        # resolution by yarl).
+        target = yarl.URL(url, encoded=True)
+        session = self._by_host.get(target.host or "", self._session)
         try:
-            # encoded=True: the path goes out byte for byte as the client sent it (no re-quoting, no dot
-            # resolution by yarl).
-            async with self._session.request(
-                method, yarl.URL(url, encoded=True), headers=headers, data=body or None, allow_redirects=False
+            async with session.request(
+                method, target, headers=headers, data=body or None, allow_redirects=False
             ) as response:
                 payload = await response.read()
                 listed = connection_listed([(k.lower(), v) for k, v in response.raw_headers])

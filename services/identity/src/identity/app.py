@@ -59,7 +59,14 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
         tokens = TokenService(ring, engine, issuer=settings.issuer, lifetime=settings.access_token_lifetime_seconds)
         phantoms = PhantomTokens(engine, clock=tokens.now)
         # Only needed to fetch a trusted foreign issuer's JWKS (the gateway's, in reissue).
-        http = httpx.AsyncClient(transport=transport, timeout=5.0) if settings.trusted_subject_issuers else None
+        # (Over a Unix socket where AUTHZ_UNIX_SOCKETS says so, read into api_settings: the local mesh.)
+        http = (
+            httpx.AsyncClient(
+                transport=transport, mounts=authz.unix_socket_mounts(api_settings.unix_sockets), timeout=5.0
+            )
+            if settings.trusted_subject_issuers
+            else None
+        )
         subject_tokens = SubjectTokens(tokens, settings.trusted_subject_issuers, http, leeway=settings.leeway_seconds)
         try:
             yield State(

@@ -28,7 +28,11 @@ async def run(settings: Settings, *, transport: httpx.AsyncBaseTransport | None 
     try:
         # The CronJob may run before the service ever has: the schema to head first (a no-op when it is).
         upgrade_to_head(engine, "reminders.migrations")
-        async with httpx.AsyncClient(transport=transport, timeout=settings.authz.http_timeout_seconds) as http:
+        async with httpx.AsyncClient(
+            transport=transport,
+            mounts=authz.unix_socket_mounts(settings.authz.unix_sockets),
+            timeout=settings.authz.http_timeout_seconds,
+        ) as http:
             oauth = authz.OAuthClient(
                 http,
                 settings.authz,

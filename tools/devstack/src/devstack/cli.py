@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 
-from devstack.mesh import port_span
 from devstack.ports import is_free
 from devstack.suite import MODES, Suite, SuiteConfig, SuiteError, secret_env_name
 
@@ -37,14 +36,15 @@ def _printer(use_color: bool):
 def _mesh_rows(suite: Suite) -> list[str]:
     mesh = suite.mesh
     assert mesh is not None
-    inbound = ", ".join(f"{w} {p}" for w, p in mesh.layout.inbound.items())
     pki = mesh.layout.pki
+    sockets = mesh.layout.inbound["todos"].parent
     return [
-        f"  mesh: todos, reminders and shares have no TCP port; their sidecars take mTLS only ({inbound})",
-        f"  certificates (new CA this run): {pki.directory}/   ports: {suite.config.run_dir}/mesh/layout.json",
+        "  mesh: todos, reminders and shares have no TCP port; every sidecar listener but the public two is a",
+        f"        Unix socket only you can use ({sockets}/, mode 0700), the services' take mTLS only",
+        f"  certificates (new CA this run): {pki.directory}/   sockets: {suite.config.run_dir}/mesh/layout.json",
         "  try it: reminders may only GET /todos/due —",
-        f"    curl -sk --cert {pki.certificate('reminders')} --key {pki.key('reminders')} "
-        f"-X POST https://127.0.0.1:{mesh.layout.inbound['todos']}/todos   → 403 RBAC: access denied",
+        f"    curl -sk --unix-socket {mesh.layout.inbound['todos']} --cert {pki.certificate('reminders')} "
+        f"--key {pki.key('reminders')} -X POST https://todos/todos   → 403 RBAC: access denied",
     ]
 
 
@@ -92,12 +92,10 @@ def _banner(suite: Suite) -> str:
 
 
 def _ports(config: SuiteConfig) -> dict[str, int]:
-    """The TCP ports this run listens on: with the mesh, the sidecars' instead of the apps'."""
+    """The TCP ports this run listens on: with the mesh, only the public ones (all else is a Unix socket)."""
     if not config.mesh:
         return dict(config.ports)
-    # The sidecars' block (meshgen's default_layout); gateway and identity keep their ports.
-    sidecars = {f"sidecar port {p}": p for p in range(config.mesh_base_port, config.mesh_base_port + port_span())}
-    return {name: config.ports[name] for name in ("identity", "mailsink", "gateway")} | sidecars
+    return {name: config.ports[name] for name in ("identity", "mailsink", "gateway")}
 
 
 def up(args: argparse.Namespace) -> int:

@@ -5,18 +5,21 @@ What changes from the plain suite (docs/mesh.md):
 - `meshgen` makes a new development PKI and the Envoy configs from mesh/policy.yaml at every start
   (`<run_dir>/mesh/`): one inbound sidecar per workload (mTLS + the peer policy, probes, and for the gateway
   and identity the public listener on the usual port) and one outbound sidecar per caller.
-- Every app listens on a Unix socket (`uvicorn --uds`) that only its inbound sidecar connects to: todos,
-  reminders and shares have no TCP port at all, so nothing reaches them except through mutual TLS.
-- Every outbound call goes to the caller's own sidecar on loopback (`http://127.0.0.1:<port>`), which
-  presents the caller's certificate and accepts only the destination's SPIFFE ID. So the URLs a service is
-  given here (identity's JWKS and token endpoint, todos, the gateway's JWKS) are its sidecar's listeners,
-  while the issuer URL in tokens stays identity's public one.
+- Every app and every sidecar listener except the two public ones is a Unix socket of mode 0600 in
+  `<run_dir>/mesh/sockets/` (mode 0700): another user of the machine can connect to none of them. The
+  apps have no TCP port at all (`python -m devstack.uds_app`, which binds the socket 0600 and runs uvicorn
+  on it), nor do the sidecars except the public gateway and identity listeners.
+- Every outbound call goes to the caller's own sidecar, which presents the caller's certificate and accepts
+  only the destination's SPIFFE ID. The URLs a service is given name the destination (`http://todos`,
+  `http://identity/jwks`), and `AUTHZ_UNIX_SOCKETS` maps each such host to the caller's outbound socket for
+  it (authz/_unix_sockets.py), while the issuer URL in tokens stays identity's public one.
 - `AUTHZ_MESH=true` everywhere: the services read their caller from `X-Forwarded-Client-Cert`, which their
   sidecar sets. `trust` mode no longer needs the insecure-demo flag — the gateway peer is what it trusts.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from dataclasses import dataclass
@@ -33,11 +36,6 @@ JWKS_PATH, TOKEN_PATH, INTROSPECT_PATH = "/jwks", "/token", "/introspect"
 GATEWAY_JWKS_PATH = "/.well-known/jwks.json"
 #: The workloads whose apps are ours (the mail sink is platform, outside the mesh, like a cluster's SMTP relay).
 APPS = ("identity", "todos", "reminders", "shares", "gateway")
-
-
-def port_span(policy_file: Path = DEFAULT_POLICY) -> int:
-    """How many consecutive ports, from the base port, the sidecars of the policy's workloads take."""
-    return envoy.PORTS_PER_WORKLOAD * len(load_policy(policy_file).workloads)
 
 
 def envoy_binary() -> str:
@@ -58,30 +56,32 @@ class LocalMesh:
     config_dir: Path
 
     @classmethod
-    def generate(
-        cls, run_dir: Path, ingress_ports: dict[str, int], *, base_port: int, policy_file: Path = DEFAULT_POLICY
-    ) -> LocalMesh:
+    def generate(cls, run_dir: Path, ingress_ports: dict[str, int], *, policy_file: Path = DEFAULT_POLICY) -> LocalMesh:
         """A new CA and certificates, and the sidecar configs, under `run_dir/mesh` (what `meshgen local` does,
         with this run's public ports)."""
         policy = load_policy(policy_file)
         mesh_dir = run_dir.absolute() / "mesh"
-        layout = write_local(policy, mesh_dir, base_port, ingress_ports)
+        layout = write_local(policy, mesh_dir, ingress_ports)
         config_dir = mesh_dir / "envoy"
         return cls(policy, layout, config_dir)
 
     def out(self, caller: str, destination: str, path: str = "") -> str:
-        """The URL at which `caller` reaches `destination`: its outbound sidecar's listener for it."""
-        return f"http://127.0.0.1:{self.layout.outbound[(caller, destination)]}{path}"
+        """The URL at which `caller` reaches `destination`: the destination's name as host, which `caller`'s
+        `AUTHZ_UNIX_SOCKETS` sends to its outbound sidecar's socket for it (`unix_sockets_env`)."""
+        if (caller, destination) not in self.layout.outbound:
+            raise KeyError(f"the peer policy lets {caller} call no {destination}")
+        return f"http://{destination}{path}"
 
-    def inbound_url(self, workload: str) -> str:
-        """The workload's mTLS listener (only a client with a certificate of the mesh's CA gets an answer)."""
-        return f"https://127.0.0.1:{self.layout.inbound[workload]}"
+    def unix_sockets_env(self, caller: str) -> dict[str, str]:
+        """`AUTHZ_UNIX_SOCKETS` of `caller`: every destination the policy lets it call -> its outbound socket."""
+        sockets = {d: str(path) for (c, d), path in self.layout.outbound.items() if c == caller}
+        return {"AUTHZ_UNIX_SOCKETS": json.dumps(sockets)}
 
     def socket(self, workload: str) -> Path:
         return self.layout.sockets[workload]
 
-    def sidecars(self, workload: str) -> list[tuple[str, Path, int]]:
-        """(process name, config, admin port) of the workload's sidecars: inbound, and outbound if it calls out."""
+    def sidecars(self, workload: str) -> list[tuple[str, Path, Path]]:
+        """(process name, config, admin socket) of the workload's sidecars: inbound, and outbound if it calls out."""
         found = []
         for direction in ("inbound", "outbound"):
             config = self.config_dir / f"{workload}-{direction}.yaml"

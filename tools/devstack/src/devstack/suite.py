@@ -46,15 +46,28 @@ class ServiceSpec:
     health_path: str = "/healthz"
     #: The Unix socket the process listens on (the mesh), removed before a (re)start: a stale one blocks bind.
     uds: Path | None = None
+    #: With the mesh, `health_path` is asked on this Unix socket instead of `port` (a sidecar's probe
+    #: listener for an app, its admin interface for an Envoy).
+    health_socket: Path | None = None
 
 
 def uvicorn_cmd(app: str, port: int, uds: Path | None = None) -> list[str]:
-    """The app's server; with `uds` it listens on that Unix socket only (the mesh: its sidecar's upstream)."""
-    listen = ["--uds", str(uds)] if uds is not None else ["--host", "127.0.0.1", "--port", str(port)]
+    """The app's server; with `uds` it listens on that Unix socket only, mode 0600 (the mesh: its sidecar's
+    upstream; devstack/uds_app.py)."""
+    if uds is not None:
+        return [sys.executable, "-m", "devstack.uds_app", app, str(uds)]
     return [
-        sys.executable, "-m", "uvicorn", app, "--factory", *listen,
+        sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port),
         "--loop", "uvloop", "--http", "httptools", "--timeout-graceful-shutdown", "3",
     ]  # fmt: skip
+
+
+def health_get(spec: ServiceSpec) -> httpx.Response:
+    """GET the process's `health_path`: on its port, or (the mesh) on its health socket."""
+    if spec.health_socket is None:
+        return httpx.get(f"http://127.0.0.1:{spec.port}{spec.health_path}", timeout=1.0)
+    with httpx.Client(transport=httpx.HTTPTransport(uds=str(spec.health_socket)), timeout=1.0) as client:
+        return client.get(f"http://localhost{spec.health_path}")
 
 
 @dataclass
@@ -82,8 +95,6 @@ class SuiteConfig:
     extra_upstreams: dict[str, tuple[str, str]] = field(default_factory=dict)
     #: The local mesh (devstack/mesh.py): every app behind Envoy sidecars, mTLS and the peer policy.
     mesh: bool = False
-    #: The first of the sidecars' ports (20 per workload, see meshgen's `default_layout`).
-    mesh_base_port: int = 15100
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -224,11 +235,11 @@ def service_specs(
         if mesh is None:
             specs.append(ServiceSpec(name, uvicorn_cmd(app, config.ports[name]), config.ports[name], envs[name]))
         else:
-            specs += [ServiceSpec(sidecar, mesh.envoy_cmd(cfg), admin, {}, health_path="/ready")
+            specs += [ServiceSpec(sidecar, mesh.envoy_cmd(cfg), 0, {}, health_path="/ready", health_socket=admin)
                       for sidecar, cfg, admin in mesh.sidecars(name)]  # fmt: skip
             # Ready when its sidecar's probe listener gets a 200 from /healthz: the whole path works.
-            specs.append(ServiceSpec(name, uvicorn_cmd(app, 0, uds=mesh.socket(name)), mesh.layout.probe[name],
-                                     envs[name], uds=mesh.socket(name)))  # fmt: skip
+            specs.append(ServiceSpec(name, uvicorn_cmd(app, 0, uds=mesh.socket(name)), 0, envs[name],
+                                     uds=mesh.socket(name), health_socket=mesh.layout.probe[name]))  # fmt: skip
         if name == "identity":
             specs.append(mailsink)
     return specs
@@ -236,7 +247,7 @@ def service_specs(
 
 def mesh_env(config: SuiteConfig, mesh: LocalMesh) -> dict[str, dict[str, str]]:
     """With the mesh, every call between the apps leaves through the caller's sidecar (devstack/mesh.py)."""
-    env: dict[str, dict[str, str]] = {name: {} for name in APPS}
+    env: dict[str, dict[str, str]] = {name: mesh.unix_sockets_env(name) for name in APPS}
     for name in ("todos", "reminders", "shares", "gateway"):
         env[name] |= mesh.identity_env(name)
         if config.mode == "reissue" and name != "gateway":
@@ -297,7 +308,7 @@ class Suite:
         cfg = self.config
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
         public = {name: cfg.ports[name] for name in ("gateway", "identity")}
-        return LocalMesh.generate(cfg.run_dir, public, base_port=cfg.mesh_base_port)
+        return LocalMesh.generate(cfg.run_dir, public)
 
     def log_path(self, name: str) -> Path:
         return self.config.run_dir / "logs" / f"{name}.log"
@@ -355,6 +366,8 @@ class Suite:
     def _wait_healthy(self, spec: ServiceSpec) -> None:
         deadline = time.monotonic() + self._timeout
         url = f"http://127.0.0.1:{spec.port}{spec.health_path}"
+        if spec.health_socket is not None:
+            url = f"{spec.health_path} on {spec.health_socket}"
         proc = self._procs[spec.name]
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -364,7 +377,7 @@ class Suite:
                     return
             else:
                 try:
-                    if httpx.get(url, timeout=1.0).status_code == 200:
+                    if health_get(spec).status_code == 200:
                         return
                 except httpx.HTTPError:
                     pass

@@ -74,33 +74,37 @@ def stale_network_policies(policy: Policy, netpol_dir: Path) -> list[str]:
 
 
 def write_local(
-    policy: Policy,
-    run_dir: Path,
-    base_port: int,
-    ingress_ports: Mapping[str, int] = envoy.DEFAULT_INGRESS_PORTS,
+    policy: Policy, run_dir: Path, ingress_ports: Mapping[str, int] = envoy.DEFAULT_INGRESS_PORTS
 ) -> envoy.Layout:
-    """A new PKI, the Envoy configs and `layout.json` (the ports and paths) under `run_dir`.
+    """A new PKI, the Envoy configs and `layout.json` (the sockets and ports) under `run_dir`.
 
     devstack (`make up MESH=1`) calls this at every start, with its run's public ports."""
-    layout = envoy.default_layout(policy, run_dir, base_port=base_port, ingress_ports=ingress_ports)
+    layout = envoy.default_layout(policy, run_dir, ingress_ports=ingress_ports)
     write_pki(layout.pki.directory, [(w, policy.spiffe_id(w)) for w in policy.workloads])
-    for socket in layout.sockets.values():
-        # Where the apps will listen: only this user may connect (the folder is the access control); a stale
-        # socket left by a killed run would block the app's bind.
-        socket.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        socket.unlink(missing_ok=True)
+    prepare_sockets_dir(layout)
     envoy.write_envoy_configs(policy, layout, run_dir.absolute() / "envoy", comment(GENERATED))
     summary = {
         "pki": str(layout.pki.directory),
         "sockets": {w: str(p) for w, p in layout.sockets.items()},
-        "inbound": dict(layout.inbound),
-        "probe": dict(layout.probe),
+        "inbound": {w: str(p) for w, p in layout.inbound.items()},
+        "probe": {w: str(p) for w, p in layout.probe.items()},
         "ingress": dict(layout.ingress),
-        "outbound": {f"{c}->{d}": p for (c, d), p in layout.outbound.items()},
-        "admin": dict(layout.admin),
+        "outbound": {f"{c}->{d}": str(p) for (c, d), p in layout.outbound.items()},
+        "admin": {name: str(p) for name, p in layout.admin.items()},
     }
     (run_dir / "layout.json").write_text(json.dumps(summary, indent=2) + "\n")
     return layout
+
+
+def prepare_sockets_dir(layout: envoy.Layout) -> None:
+    """The folder of the sockets, mode 0700 (set again if it existed: an older run may have left it
+    wider), emptied of stale sockets (a socket file left by a killed run would block the next bind)."""
+    folders = {path.parent for path in layout.all_sockets()}
+    for folder in folders:
+        folder.mkdir(mode=envoy.SOCKETS_DIR_MODE, parents=True, exist_ok=True)
+        folder.chmod(envoy.SOCKETS_DIR_MODE)
+    for path in layout.all_sockets():
+        path.unlink(missing_ok=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -116,7 +120,6 @@ def _parser() -> argparse.ArgumentParser:
     k8s.add_argument("--netpol-dir", type=Path, default=DEFAULT_NETPOL_DIR, help="NetworkPolicies folder (%(default)s)")
     local = parser.add_argument_group("local sidecars")
     local.add_argument("--out", type=Path, default=envoy.DEFAULT_RUN_DIR, help="output folder (%(default)s)")
-    local.add_argument("--base-port", type=int, default=15100, help="first sidecar port (%(default)s)")
     return parser
 
 
@@ -149,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"meshgen: {e}", file=sys.stderr)
         return 2
     if args.command in ("all", "local"):
-        layout = write_local(policy, args.out, args.base_port)
+        layout = write_local(policy, args.out)
         print(f"local mesh: a new CA and {len(policy.workloads)} certificates in {layout.pki.directory}")
-        print(f"local mesh: Envoy configs in {args.out.absolute() / 'envoy'}, ports in {args.out / 'layout.json'}")
+        print(f"local mesh: Envoy configs in {args.out.absolute() / 'envoy'}, sockets in {args.out / 'layout.json'}")
     return 0

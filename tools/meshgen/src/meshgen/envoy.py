@@ -1,19 +1,25 @@
 """Envoy sidecar configs for the local mesh (Envoy v3 API, static bootstrap files).
 
-Each workload gets up to two Envoys, as `envoy -c FILE --base-id N --concurrency 1`:
+Each workload gets up to two Envoys, as `envoy -c FILE --disable-hot-restart --concurrency 1`:
 
 - **inbound** (every workload): the app listens on a Unix socket that only this sidecar uses, and the
   sidecar opens
   - an mTLS listener (client certificate required, signed by the development CA, SPIFFE ID in the
     workload's trust domain) whose RBAC filter is the workload's rules of the peer policy, default deny;
     the app learns its peer from `X-Forwarded-Client-Cert`, set by the sidecar, never by the client;
-  - a plaintext loopback probe listener that allows GET on the policy's `probes` paths and nothing else
+  - a plaintext probe listener that allows GET on the policy's `probes` paths and nothing else
     (what Istio's agent port 15020 is to the kubelet);
   - for a workload the edge may call (`from: [ingress]`) and given a port, a plaintext public listener
-    with the `ingress` rules, any client: the local stand-in for an ingress gateway.
-- **outbound** (every workload that may call another): one plaintext loopback listener per destination;
-  the app calls `http://127.0.0.1:<port>` and the sidecar calls the destination's inbound sidecar with
-  mTLS, presenting this workload's certificate and accepting only the destination's SPIFFE ID.
+    on loopback TCP with the `ingress` rules, any client: the local stand-in for an ingress gateway.
+- **outbound** (every workload that may call another): one plaintext listener per destination; the app
+  sends its request for `http://<destination>/...` there, and the sidecar calls the destination's inbound
+  sidecar with mTLS, presenting this workload's certificate and accepting only the destination's SPIFFE ID.
+
+Every listener but the public ones, and every admin interface, is a Unix socket of mode 0600 in one
+folder of mode 0700 (`Layout.sockets_dir`): the folder is the local stand-in for a pod's network
+namespace. Another user of the machine cannot connect to any of them (connect(2) needs write permission
+on the socket and search permission on the folder), so none of them can be used to speak as a workload;
+between the suite's own processes, which share a user, mTLS and the RBAC filter tell workloads apart.
 
 The RBAC filter is built the way Istio compiles an AuthorizationPolicy: a policy per rule, principals
 matched on the peer certificate's URI SAN (`authenticated.principal_name`), permissions as method AND
@@ -35,8 +41,13 @@ TYPES = "type.googleapis.com/envoy.extensions"
 LOOPBACK = "127.0.0.1"
 #: Where the local mesh puts things by default (git-ignored with the rest of .run/).
 DEFAULT_RUN_DIR = Path(".run/mesh")
-#: How many ports `default_layout` numbers for each workload, from its base port.
-PORTS_PER_WORKLOAD = 20
+#: Every socket of the mesh: only its owner (the user running the suite) may connect. Envoy sets it on its
+#: listeners (`Pipe.mode`); devstack binds the apps' sockets with it.
+SOCKET_MODE = 0o600
+#: The folder of the sockets: only its owner may even look up a path in it.
+SOCKETS_DIR_MODE = 0o700
+#: sun_path is 108 bytes on Linux, the terminating NUL included (unix(7)).
+MAX_SOCKET_PATH = 107
 #: The local contract's public ports (docs/architecture.md): gateway and identity face browsers and CLIs.
 DEFAULT_INGRESS_PORTS = {"gateway": 8080, "identity": 9000}
 #: `%DOWNSTREAM_PEER_URI_SAN%` is the caller's SPIFFE ID; `%RESPONSE_CODE_DETAILS%` says why a call was
@@ -51,47 +62,52 @@ ACCESS_LOG = (
 class Layout:
     """Where the local sidecars listen and what they reach: the runtime picks it, the generator obeys.
 
+    Every address is a Unix socket (`sockets` are the apps' own) except the public `ingress` ports.
     `admin` is keyed `<workload>-inbound` / `<workload>-outbound`; `outbound` by (caller, destination).
     A workload missing from `ingress` gets no public listener even if the policy lets the edge call it.
     """
 
     pki: PkiFiles
     sockets: Mapping[str, Path]
-    inbound: Mapping[str, int]
-    probe: Mapping[str, int]
-    outbound: Mapping[tuple[str, str], int]
-    admin: Mapping[str, int]
+    inbound: Mapping[str, Path]
+    probe: Mapping[str, Path]
+    outbound: Mapping[tuple[str, str], Path]
+    admin: Mapping[str, Path]
     ingress: Mapping[str, int] = field(default_factory=dict)
+
+    def all_sockets(self) -> list[Path]:
+        """Every Unix socket of the layout: the apps' and the sidecars'."""
+        return [*self.sockets.values(), *self.inbound.values(), *self.probe.values(), *self.outbound.values(),
+                *self.admin.values()]  # fmt: skip
 
 
 def default_layout(
-    policy: Policy,
-    run_dir: Path = DEFAULT_RUN_DIR,
-    *,
-    base_port: int = 15100,
-    ingress_ports: Mapping[str, int] = DEFAULT_INGRESS_PORTS,
+    policy: Policy, run_dir: Path = DEFAULT_RUN_DIR, *, ingress_ports: Mapping[str, int] = DEFAULT_INGRESS_PORTS
 ) -> Layout:
-    """Ports in blocks of 20 (`PORTS_PER_WORKLOAD`) per workload, in `workloads` order, from `base_port`;
-    paths under `run_dir`.
-
-    Block of the i-th workload, at `base_port + 20 * i`: +0 mTLS, +1 probes, +2 inbound admin,
-    +3 outbound admin, +10 + j outbound to the j-th workload.
-    """
-    if len(policy.workloads) > 10:
-        raise ValueError("default_layout numbers up to 10 workloads; pass a Layout of your own")
+    """All sockets in `run_dir/sockets`: `<w>.sock` the app, `<w>-mtls.sock`, `<w>-probes.sock`,
+    `<w>-to-<d>.sock` the outbound listener for destination d, `<w>-{inbound,outbound}-admin.sock`."""
     run_dir = run_dir.absolute()
-    blocks = {w: base_port + PORTS_PER_WORKLOAD * i for i, w in enumerate(policy.workloads)}
-    index = {w: j for j, w in enumerate(policy.workloads)}
-    admin = {f"{w}-inbound": b + 2 for w, b in blocks.items()} | {f"{w}-outbound": b + 3 for w, b in blocks.items()}
-    return Layout(
+    folder = run_dir / "sockets"
+    layout = Layout(
         pki=PkiFiles(run_dir / "pki"),
-        sockets={w: run_dir / "sockets" / f"{w}.sock" for w in policy.workloads},
-        inbound={w: b for w, b in blocks.items()},
-        probe={w: b + 1 for w, b in blocks.items()},
-        outbound={(w, d): blocks[w] + 10 + index[d] for w in policy.workloads for d in policy.destinations_of(w)},
-        admin=admin,
+        sockets={w: folder / f"{w}.sock" for w in policy.workloads},
+        inbound={w: folder / f"{w}-mtls.sock" for w in policy.workloads},
+        probe={w: folder / f"{w}-probes.sock" for w in policy.workloads},
+        outbound={(w, d): folder / f"{w}-to-{d}.sock" for w in policy.workloads for d in policy.destinations_of(w)},
+        admin={
+            f"{w}-{side}": folder / f"{w}-{side}-admin.sock"
+            for w in policy.workloads
+            for side in ("inbound", "outbound")
+        },
         ingress={w: p for w, p in ingress_ports.items() if w in policy.ingress_services()},
     )
+    too_long = [str(p) for p in layout.all_sockets() if len(str(p).encode()) > MAX_SOCKET_PATH]
+    if too_long:
+        raise ValueError(
+            f"Unix socket paths are limited to {MAX_SOCKET_PATH} bytes (unix(7)); run the mesh from a shorter "
+            f"folder than {run_dir}: {too_long[0]}"
+        )
+    return layout
 
 
 def _extension(name: str, type_name: str, **config: Any) -> dict[str, Any]:
@@ -167,6 +183,15 @@ def _socket_address(port: int, host: str = LOOPBACK) -> dict[str, Any]:
     return {"socket_address": {"address": host, "port_value": port}}
 
 
+def _pipe(path: Path, *, listen: bool = True) -> dict[str, Any]:
+    """A Unix socket address; Envoy chmods a listener's socket to `SOCKET_MODE` right after bind(2), while
+    the 0700 folder already keeps other users out (so there is no window in which they could connect)."""
+    pipe: dict[str, Any] = {"path": str(path)}
+    if listen:
+        pipe["mode"] = SOCKET_MODE
+    return {"pipe": pipe}
+
+
 def _cluster(name: str, address: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {
         "name": name,
@@ -217,11 +242,11 @@ def _http_connection_manager(
     )
 
 
-def _listener(name: str, port: int, hcm: dict[str, Any], *, host: str = LOOPBACK, tls: dict | None = None):
+def _listener(name: str, address: dict[str, Any], hcm: dict[str, Any], *, tls: dict | None = None):
     chain: dict[str, Any] = {"filters": [hcm]}
     if tls is not None:
         chain["transport_socket"] = tls
-    return {"name": name, "address": _socket_address(port, host), "filter_chains": [chain]}
+    return {"name": name, "address": address, "filter_chains": [chain]}
 
 
 def _tls_context(layout: Layout, workload: str, peer_san: dict[str, str]) -> dict[str, Any]:
@@ -241,10 +266,11 @@ def _tls_context(layout: Layout, workload: str, peer_san: dict[str, str]) -> dic
     }
 
 
-def _bootstrap(node: str, cluster: str, admin_port: int, listeners: list, clusters: list) -> dict[str, Any]:
+def _bootstrap(node: str, cluster: str, admin: Path, listeners: list, clusters: list) -> dict[str, Any]:
     return {
         "node": {"id": node, "cluster": cluster},
-        "admin": {"address": _socket_address(admin_port)},
+        # The admin interface can drain, reconfigure logging or stop the Envoy: a socket like the rest.
+        "admin": {"address": _pipe(admin)},
         "static_resources": {"listeners": listeners, "clusters": clusters},
         # Without a limit Envoy warns at start; a sidecar on a laptop needs few connections.
         "overload_manager": {
@@ -283,8 +309,8 @@ def inbound_config(policy: Policy, service: str, layout: Layout) -> dict[str, An
         f"probes_{service}", "app", [rbac_filter(probe_policies(policy))], forward_client_cert_details="SANITIZE"
     )
     listeners = [
-        _listener(f"{service}_mtls", layout.inbound[service], mesh_hcm, tls=mtls),
-        _listener(f"{service}_probes", layout.probe[service], probes_hcm),
+        _listener(f"{service}_mtls", _pipe(layout.inbound[service]), mesh_hcm, tls=mtls),
+        _listener(f"{service}_probes", _pipe(layout.probe[service]), probes_hcm),
     ]
     if service in layout.ingress and INGRESS in policy.callers_of(service):
         edge_hcm = _http_connection_manager(
@@ -293,13 +319,13 @@ def inbound_config(policy: Policy, service: str, layout: Layout) -> dict[str, An
             [rbac_filter(rbac_policies(policy, service, ingress=True))],
             forward_client_cert_details="SANITIZE",
         )
-        listeners.append(_listener(f"{service}_ingress", layout.ingress[service], edge_hcm))
-    app = _cluster("app", {"pipe": {"path": str(layout.sockets[service])}})
+        listeners.append(_listener(f"{service}_ingress", _socket_address(layout.ingress[service]), edge_hcm))
+    app = _cluster("app", _pipe(layout.sockets[service], listen=False))
     return _bootstrap(f"{service}-inbound", service, layout.admin[f"{service}-inbound"], listeners, [app])
 
 
 def outbound_config(policy: Policy, workload: str, layout: Layout) -> dict[str, Any]:
-    """The outbound sidecar of `workload`: a loopback listener per destination the policy lets it call."""
+    """The outbound sidecar of `workload`: a listener (Unix socket) per destination the policy lets it call."""
     listeners, clusters = [], []
     for destination in policy.destinations_of(workload):
         upstream_tls = _extension(
@@ -320,13 +346,13 @@ def outbound_config(policy: Policy, workload: str, layout: Layout) -> dict[str, 
         clusters.append(
             _cluster(
                 destination,
-                _socket_address(layout.inbound[destination]),
+                _pipe(layout.inbound[destination], listen=False),
                 transport_socket=upstream_tls,
                 typed_extension_protocol_options=h2,
             )
         )
         hcm = _http_connection_manager(f"outbound_{workload}_to_{destination}", destination, [])
-        listeners.append(_listener(f"to_{destination}", layout.outbound[(workload, destination)], hcm))
+        listeners.append(_listener(f"to_{destination}", _pipe(layout.outbound[(workload, destination)]), hcm))
     return _bootstrap(f"{workload}-outbound", workload, layout.admin[f"{workload}-outbound"], listeners, clusters)
 
 
