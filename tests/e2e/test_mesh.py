@@ -4,13 +4,18 @@ development PKI and the peer policy of mesh/policy.yaml in front of every app.
 The journey works unchanged through the gateway; and what the mesh adds is refused where it should be:
 a peer the policy does not name (Envoy's own 403), a connection without a certificate of the mesh's CA
 (refused at the handshake, no HTTP answer), a token that does not agree with the calling workload (the
-service's 401/403), and any way around the sidecar (the apps have no TCP port).
+service's 401/403), any way around the sidecar (the apps have no TCP port), and — tried as another user
+of the machine would — any of the mesh's Unix sockets (EACCES) and any TCP listener but the public two.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import ssl
+import stat
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 
 from devstack.mesh import APPS, LocalMesh
 from meshgen.pki import issue_leaf, make_ca
-from tests.e2e.infra import forgery
+from tests.e2e.infra import forgery, other_user
 from tests.e2e.infra.client import SuiteClient
 from tests.e2e.infra.journey import SOURCE, journey_through_the_gateway
 
@@ -47,28 +52,52 @@ def _tls(mesh: LocalMesh, cert: tuple[Path, Path] | None) -> ssl.SSLContext:
 
 @contextmanager
 def _as_workload(s: SuiteClient, workload: str) -> Iterator[httpx.Client]:
-    """An HTTP client presenting `workload`'s certificate: what that workload (or whoever stole its key) sends."""
-    pki = _mesh(s).layout.pki
-    context = _tls(_mesh(s), (pki.certificate(workload), pki.key(workload)))
-    with httpx.Client(verify=context, timeout=10) as client:
+    """An HTTP client presenting `workload`'s certificate: what that workload (or whoever stole its key) sends.
+    `https://<service>` goes to that service's mTLS listener, a Unix socket (the suite's `*_url`)."""
+    mesh = _mesh(s)
+    context = _tls(mesh, (mesh.layout.pki.certificate(workload), mesh.layout.pki.key(workload)))
+    mounts = {
+        f"https://{w}": httpx.HTTPTransport(uds=str(path), verify=context) for w, path in mesh.layout.inbound.items()
+    }
+    with httpx.Client(mounts=mounts, timeout=10) as client:
         yield client
 
 
-def _plaintext_exchange(port: int) -> bytes:
+@contextmanager
+def _through_outbound(s: SuiteClient, caller: str) -> Iterator[httpx.Client]:
+    """What `caller`'s app does: `http://<destination>` through its outbound sidecar (its AUTHZ_UNIX_SOCKETS)."""
+    sockets = {d: path for (c, d), path in _mesh(s).layout.outbound.items() if c == caller}
+    mounts = {f"http://{d}": httpx.HTTPTransport(uds=str(path)) for d, path in sockets.items()}
+    with httpx.Client(mounts=mounts, timeout=10) as client:
+        yield client
+
+
+def _connect(path: Path) -> socket.socket:
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(5)
+    try:
+        conn.connect(str(path))
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _plaintext_exchange(path: Path) -> bytes:
     """Send one plaintext HTTP request on a fresh connection, return what came back before it closed."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
-        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    with _connect(path) as conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: todos\r\nConnection: close\r\n\r\n")
         received = b""
         while chunk := conn.recv(4096):
             received += chunk
         return received
 
 
-def _tls_first_read(port: int, context: ssl.SSLContext) -> bytes:
+def _tls_first_read(path: Path, context: ssl.SSLContext) -> bytes:
     """Connect with TLS and read. In TLS 1.3 the client's handshake completes before the server has checked
     its certificate: the server's verdict is the first thing the client reads (an alert, if refused)."""
     # The SSL socket takes over the connection: it must be closed itself, even when reading fails.
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, context.wrap_socket(raw) as tls:
+    with _connect(path) as raw, context.wrap_socket(raw) as tls:
         return tls.recv(4096)
 
 
@@ -103,8 +132,12 @@ def test_reminders_may_get_the_due_soon_path_and_nothing_else(mesh_suite: SuiteC
             denied = reminders.request(method, f"{s.todos_url}{path}", headers={"Authorization": f"Bearer {token}"})
             assert (denied.status_code, denied.text) == (403, RBAC_DENIED), (method, path)
     # The real path too: reminders' own outbound sidecar carries its certificate.
-    outbound = _mesh(s).out("reminders", "todos")
-    posted = s.http.post(f"{outbound}/todos", json={"title": "x"}, headers={"Authorization": f"Bearer {token}"})
+    with _through_outbound(s, "reminders") as reminders_app:
+        posted = reminders_app.post(
+            _mesh(s).out("reminders", "todos", "/todos"),
+            json={"title": "x"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
     assert (posted.status_code, posted.text) == (403, RBAC_DENIED)
 
 
@@ -165,6 +198,83 @@ def test_no_app_has_a_tcp_port(mesh_suite: SuiteClient) -> None:
             socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
+def test_no_envoy_listens_on_tcp_but_the_public_gateway_and_identity(mesh_suite: SuiteClient) -> None:
+    """Every sidecar listener (mTLS, probes, outbound) and every Envoy admin interface is a Unix socket: of the
+    suite's processes only the public gateway and identity listeners (the stand-in for an ingress) and the
+    mail sink (a platform service outside the mesh, like a cluster's SMTP relay) have a TCP port."""
+    s = mesh_suite
+    ports = s.processes.config.ports
+    public = {"gateway-inbound": [ports["gateway"]], "identity-inbound": [ports["identity"]],
+              "mailsink": [ports["mailsink"]]}  # fmt: skip
+    names = [name for name, _ in s.processes.running()]
+    assert {f"{w}-{side}" for w in APPS for side in ("inbound", "outbound")} <= set(names)
+    for name in names:
+        listening = [_port(address) for address in _listening_tcp_sockets(s.processes.pid(name))]
+        assert listening == public.get(name, []), name
+
+
+def test_every_socket_is_the_suites_users_alone(mesh_suite: SuiteClient) -> None:
+    """Mode 0600 on every socket (the apps' and the sidecars'), in a folder of mode 0700, both ours."""
+    layout = _mesh(mesh_suite).layout
+    folder = layout.inbound["todos"].parent
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert folder.stat().st_uid == os.geteuid()
+    for path in layout.all_sockets():
+        info = path.stat()
+        assert stat.S_ISSOCK(info.st_mode), path
+        assert (stat.S_IMODE(info.st_mode), info.st_uid) == (0o600, os.geteuid()), path
+
+
+@pytest.mark.skipif(not other_user.can_switch_user(), reason="becoming another user needs root")
+def test_another_user_can_connect_to_no_socket(mesh_suite: SuiteClient) -> None:
+    """As `nobody`: EACCES on every socket of the mesh — at its real path, and through a hard link in a folder
+    anyone may enter, which takes the 0700 folders out of the way and leaves the socket's own 0600 to refuse."""
+    layout = _mesh(mesh_suite).layout
+    sockets = layout.all_sockets()
+    got = other_user.try_sockets(sockets)
+    assert got == {str(p): "EACCES" for p in sockets}
+    open_folder = Path(tempfile.mkdtemp(prefix="mesh-links-"))
+    try:
+        open_folder.chmod(0o755)
+        links = []
+        for path in sockets:
+            links.append(open_folder / path.name)
+            os.link(path, links[-1])  # the same socket (inode); its mode is the socket's
+        assert other_user.try_sockets(links) == {str(p): "EACCES" for p in links}
+        # The control: the links work, for the suite's own user (so EACCES above is the mode, not the link).
+        with _connect(links[0]):
+            pass
+    finally:
+        shutil.rmtree(open_folder)
+
+
+def test_the_gateways_outbound_speaks_for_the_gateway_only_to_its_own_user(mesh_suite: SuiteClient) -> None:
+    """The attack this layout closes: send a self-made admin token through the gateway's outbound sidecar, which
+    calls todos with the gateway's certificate — in `trust`, todos then reads it unverified, as the gateway's
+    word (HTTP 200 when that sidecar listened on loopback TCP). The socket is the gateway's user's alone: the
+    suite's own processes may (they may read the gateway's key as well), another user gets EACCES."""
+    s = mesh_suite
+    forged = forgery.signed_with_other_key(s.jwt(s.password_token("alice")), roles=["user", "admin"])
+    with _through_outbound(s, "gateway") as gateway_app:
+        audit = gateway_app.get(
+            _mesh(s).out("gateway", "todos", "/todos/audit"), headers={"Authorization": f"Bearer {forged}"}
+        )
+    # The suite's own user: trust takes the gateway's word for it, every other mode checks the token.
+    assert audit.status_code == (200 if s.mode == "trust" else 401), audit.text
+    if not other_user.can_switch_user():
+        return
+    request = (
+        f"GET /todos/audit HTTP/1.1\r\nHost: todos\r\nAuthorization: Bearer {forged}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    path = _mesh(s).layout.outbound[("gateway", "todos")]
+    assert other_user.try_sockets([path], request) == {str(path): "EACCES"}
+
+
+def _port(address: str) -> int:
+    """The port of a /proc/net/tcp{,6} local address (`0100007F:1F90`: hex, the port after the colon)."""
+    return int(address.rsplit(":", 1)[1], 16)
+
+
 def _socket_inodes(pid: int) -> set[str]:
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
@@ -185,7 +295,7 @@ def _listening_tcp_sockets(pid: int) -> list[str]:
         for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
             fields = line.split()
             if fields[3] == "0A" and fields[9] in inodes:
-                found.append(f"{table} {fields[1]}")
+                found.append(fields[1])
     return found
 
 

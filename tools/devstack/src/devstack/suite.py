@@ -7,10 +7,12 @@ service that owns each; nothing secret is committed.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -62,12 +64,29 @@ def uvicorn_cmd(app: str, port: int, uds: Path | None = None) -> list[str]:
     ]  # fmt: skip
 
 
-def health_get(spec: ServiceSpec) -> httpx.Response:
-    """GET the process's `health_path`: on its port, or (the mesh) on its health socket."""
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    # (Not httpx's `uds=`: its sync transport leaves the socket open when connect(2) fails, as it does
+    # until the process has bound it.)
+    def __init__(self, path: Path) -> None:
+        super().__init__("localhost", timeout=1.0)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(str(self._path))
+
+
+def health_status(spec: ServiceSpec) -> int:
+    """The status of GET `health_path`: on the process's port, or (the mesh) on its health socket."""
     if spec.health_socket is None:
-        return httpx.get(f"http://127.0.0.1:{spec.port}{spec.health_path}", timeout=1.0)
-    with httpx.Client(transport=httpx.HTTPTransport(uds=str(spec.health_socket)), timeout=1.0) as client:
-        return client.get(f"http://localhost{spec.health_path}")
+        return httpx.get(f"http://127.0.0.1:{spec.port}{spec.health_path}", timeout=1.0).status_code
+    conn = _UnixHTTPConnection(spec.health_socket)
+    try:
+        conn.request("GET", spec.health_path)
+        return conn.getresponse().status
+    finally:
+        conn.close()
 
 
 @dataclass
@@ -377,9 +396,9 @@ class Suite:
                     return
             else:
                 try:
-                    if health_get(spec).status_code == 200:
+                    if health_status(spec) == 200:
                         return
-                except httpx.HTTPError:
+                except (httpx.HTTPError, OSError, http.client.HTTPException):
                     pass
             time.sleep(0.1)
         raise SuiteError(f"{spec.name} did not answer {url} within {self._timeout:.0f}s:\n{self.log_tail(spec.name)}")
