@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -38,9 +39,10 @@ def test_everything_by_default(dirs, capsys) -> None:
     assert (dirs["run"] / "envoy" / "todos-inbound.yaml").is_file()
     assert (dirs["run"] / "pki" / "todos.key").is_file()
     assert (dirs["run"] / "sockets").is_dir()
+    assert stat.S_IMODE((dirs["run"] / "sockets").stat().st_mode) == 0o700
     layout = json.loads((dirs["run"] / "layout.json").read_text())
     assert layout["ingress"] == {"gateway": 8080, "identity": 9000}
-    assert layout["outbound"]["reminders->todos"] == layout["inbound"]["reminders"] + 10 + 2
+    assert layout["outbound"]["reminders->todos"] == str(dirs["run"].absolute() / "sockets" / "reminders-to-todos.sock")
     assert "a new CA and 5 certificates" in capsys.readouterr().out
 
 
@@ -48,8 +50,18 @@ def test_k8s_only_and_local_only(dirs) -> None:
     assert run(dirs, "k8s") == 0
     assert dirs["k8s"].exists()
     assert not dirs["run"].exists()
-    assert run(dirs, "local", "--base-port", "40000") == 0
-    assert json.loads((dirs["run"] / "layout.json").read_text())["inbound"]["gateway"] == 40000
+    assert run(dirs, "local") == 0
+    assert json.loads((dirs["run"] / "layout.json").read_text())["inbound"]["gateway"].endswith("/gateway-mtls.sock")
+
+
+def test_local_narrows_a_wider_sockets_folder_and_clears_stale_sockets(dirs) -> None:
+    sockets = dirs["run"] / "sockets"
+    sockets.mkdir(parents=True, mode=0o777)
+    sockets.chmod(0o777)
+    (sockets / "todos-mtls.sock").write_text("left by a killed run")
+    assert run(dirs, "local") == 0
+    assert stat.S_IMODE(sockets.stat().st_mode) == 0o700
+    assert not (sockets / "todos-mtls.sock").exists()
 
 
 def test_check_passes_when_fresh_and_names_what_is_stale(dirs, capsys) -> None:

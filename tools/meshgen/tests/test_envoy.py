@@ -124,11 +124,11 @@ class TestRuleKinds:
 class TestInbound:
     def test_the_mtls_listener(self, small, tmp_path: Path) -> None:
         policy = small({"a": {"allow": [rule(["b"], {"paths": ["/a"]})]}})
-        layout = default_layout(policy, tmp_path, base_port=20000)
+        layout = default_layout(policy, tmp_path)
         config = inbound_config(policy, "a", layout)
         listener = config["static_resources"]["listeners"][0]
         assert listener["name"] == "a_mtls"
-        assert listener["address"] == {"socket_address": {"address": "127.0.0.1", "port_value": 20000}}
+        assert listener["address"] == {"pipe": {"path": str(tmp_path / "sockets" / "a-mtls.sock"), "mode": 0o600}}
         tls = listener["filter_chains"][0]["transport_socket"]["typed_config"]
         assert tls["@type"].endswith("transport_sockets.tls.v3.DownstreamTlsContext")
         assert tls["require_client_certificate"] is True
@@ -162,7 +162,7 @@ class TestInbound:
         lay = layout(policy)
         config = inbound_config(policy, "a", lay)
         probes = next(item for item in config["static_resources"]["listeners"] if item["name"] == "a_probes")
-        assert probes["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": lay.probe["a"]}
+        assert probes["address"] == {"pipe": {"path": str(lay.probe["a"]), "mode": 0o600}}
         assert "transport_socket" not in probes["filter_chains"][0]
         filt = rbac(config, "a_probes")
         assert allows(filt, None, "GET", "/healthz")
@@ -179,7 +179,8 @@ class TestInbound:
         names = [item["name"] for item in config["static_resources"]["listeners"]]
         assert names == ["a_mtls", "a_probes", "a_ingress"]
         edge = config["static_resources"]["listeners"][2]
-        assert edge["address"]["socket_address"]["port_value"] == 28080
+        # The one kind of listener on TCP: the public stand-in for an ingress.
+        assert edge["address"] == {"socket_address": {"address": "127.0.0.1", "port_value": 28080}}
         assert "transport_socket" not in edge["filter_chains"][0]
         hcm = edge["filter_chains"][0]["filters"][0]["typed_config"]
         assert hcm["forward_client_cert_details"] == "SANITIZE"  # a client cannot pose as a mesh peer
@@ -201,16 +202,16 @@ class TestOutbound:
         policy = small(
             {"a": {"allow": [rule(["c"], {"paths": ["/a"]})]}, "b": {"allow": [rule(["c"], {"paths": ["/b"]})]}}
         )
-        layout = default_layout(policy, tmp_path, base_port=21000)
+        layout = default_layout(policy, tmp_path)
         config = outbound_config(policy, "c", layout)
         listeners = config["static_resources"]["listeners"]
         assert [item["name"] for item in listeners] == ["to_a", "to_b"]
-        assert listeners[0]["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 21040 + 10}
+        assert listeners[0]["address"] == {"pipe": {"path": str(tmp_path / "sockets" / "c-to-a.sock"), "mode": 0o600}}
         assert "transport_socket" not in listeners[0]["filter_chains"][0]  # the app speaks plain HTTP to it
         cluster = config["static_resources"]["clusters"][0]
         assert cluster["name"] == "a"
         address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
-        assert address == {"socket_address": {"address": "127.0.0.1", "port_value": layout.inbound["a"]}}
+        assert address == {"pipe": {"path": str(layout.inbound["a"])}}  # a's mTLS listener; mode is a listener's
         tls = cluster["transport_socket"]["typed_config"]
         assert tls["@type"].endswith("UpstreamTlsContext")
         common = tls["common_tls_context"]
@@ -238,14 +239,24 @@ class TestOutbound:
 
 
 class TestLayout:
-    def test_ports_come_from_the_layout(self, policy, tmp_path: Path) -> None:
-        layout = default_layout(policy, tmp_path, base_port=30000)
-        ports = [*layout.inbound.values(), *layout.probe.values(), *layout.outbound.values(), *layout.admin.values()]
-        assert len(ports) == len(set(ports))
-        assert layout.inbound["gateway"] == 30000
+    def test_every_address_but_the_public_ports_is_a_socket_in_one_folder(self, policy, tmp_path: Path) -> None:
+        layout = default_layout(policy, tmp_path)
+        sockets = layout.all_sockets()
+        assert len(sockets) == len(set(sockets))
+        assert {path.parent for path in sockets} == {tmp_path / "sockets"}
         assert layout.ingress == {"gateway": 8080, "identity": 9000}  # the local contract's public ports
-        config = inbound_config(policy, "todos", layout)
-        assert config["admin"]["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 30042}
+        for config in envoy_configs(policy, layout).values():
+            # Admin interfaces too: they could drain or stop a sidecar.
+            assert config["admin"]["address"]["pipe"]["mode"] == 0o600
+            for listener in config["static_resources"]["listeners"]:
+                if listener["name"].endswith("_ingress"):
+                    assert listener["address"]["socket_address"]["port_value"] in (8080, 9000)
+                else:
+                    assert listener["address"]["pipe"]["mode"] == 0o600, listener["name"]
+
+    def test_a_socket_path_too_long_for_sun_path_is_refused(self, policy, tmp_path: Path) -> None:
+        with pytest.raises(ValueError, match="limited to 107 bytes"):
+            default_layout(policy, tmp_path / ("x" * 100))
 
     def test_written_files_say_they_are_generated_and_stale_ones_go(self, small, tmp_path: Path) -> None:
         policy = small({"a": {"allow": [rule(["b"], {"paths": ["/a"]})]}})

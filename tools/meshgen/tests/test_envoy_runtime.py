@@ -16,7 +16,6 @@ import ssl
 import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -24,9 +23,10 @@ from typing import Any
 
 import pytest
 
-from meshgen.envoy import Layout, inbound_config, outbound_config
+from meshgen.cli import prepare_sockets_dir
+from meshgen.envoy import Layout, default_layout, inbound_config, outbound_config
 from meshgen.output import write_yaml
-from meshgen.pki import PkiFiles, issue_leaf, make_ca, write_pki
+from meshgen.pki import issue_leaf, make_ca, write_pki
 from meshgen.policy import Policy, load_policy
 
 from .conftest import POLICY_FILE, envoy_binary
@@ -59,37 +59,55 @@ class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
 
-def _free_ports(count: int) -> Iterator[int]:
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        ports = [s.getsockname()[1] for s in sockets]
-    return iter(ports)
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _layout(policy: Policy, run_dir: Path) -> Layout:
-    pairs = [(w, d) for w in policy.workloads for d in policy.destinations_of(w)]
-    ports = _free_ports(4 * len(policy.workloads) + len(pairs) + 1)
-    return Layout(
-        pki=PkiFiles(run_dir / "pki"),
-        sockets={w: run_dir / f"{w}.sock" for w in policy.workloads},
-        inbound={w: next(ports) for w in policy.workloads},
-        probe={w: next(ports) for w in policy.workloads},
-        outbound={pair: next(ports) for pair in pairs},
-        admin={f"{w}-{side}": next(ports) for w in policy.workloads for side in ("inbound", "outbound")},
-        ingress={"gateway": next(ports)},
-    )
+    """The default layout (every sidecar address a Unix socket), with a free port for the gateway's edge."""
+    layout = default_layout(policy, run_dir, ingress_ports={"gateway": _free_port()})
+    prepare_sockets_dir(layout)
+    return layout
 
 
-def _wait_ready(admin_port: int, process: subprocess.Popen, log: Path) -> None:
+def _unix(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(5)
+    try:
+        sock.connect(str(path))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path) -> None:
+        super().__init__("todos", timeout=5)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = _unix(self._path)
+
+
+class _UnixHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, path: Path, context: ssl.SSLContext) -> None:
+        super().__init__("todos", timeout=5, context=context)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = self._context.wrap_socket(_unix(self._path), server_hostname=self.host)
+
+
+def _wait_ready(admin: Path, process: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"envoy exited with {process.returncode}:\n{log.read_text()}")
-        ready = f"http://127.0.0.1:{admin_port}/ready"
-        with contextlib.suppress(OSError), urllib.request.urlopen(ready, timeout=1) as answer:
-            if answer.status == 200:
+        with contextlib.suppress(OSError):
+            if call(admin, "GET", "/ready")[0] == 200:
                 return
         time.sleep(0.05)
     raise AssertionError(f"envoy was not ready in 15 s:\n{log.read_text()}")
@@ -131,8 +149,13 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Policy, Lay
         yield policy, layout
 
 
-def call(port: int, method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+def call(address: Path | int, method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """A plaintext request to a listener: a Unix socket, or (the public edge) a loopback port."""
+    connection = (
+        _UnixHTTPConnection(address)
+        if isinstance(address, Path)
+        else http.client.HTTPConnection("127.0.0.1", address, timeout=5)
+    )
     try:
         connection.request(method, path, headers=headers or {})
         response = connection.getresponse()
@@ -143,7 +166,7 @@ def call(port: int, method: str, path: str, headers: dict[str, str] | None = Non
         connection.close()
 
 
-def out_of(mesh: tuple[Policy, Layout], caller: str, destination: str = "todos") -> int:
+def out_of(mesh: tuple[Policy, Layout], caller: str, destination: str = "todos") -> Path:
     return mesh[1].outbound[(caller, destination)]
 
 
@@ -217,8 +240,8 @@ class TestTransport:
             context.load_cert_chain(str(cert), str(key))
         return context
 
-    def _get(self, context: ssl.SSLContext, port: int, path: str) -> int:
-        connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=5)
+    def _get(self, context: ssl.SSLContext, socket_path: Path, path: str) -> int:
+        connection = _UnixHTTPSConnection(socket_path, context)
         try:
             connection.request("GET", path)
             return connection.getresponse().status
