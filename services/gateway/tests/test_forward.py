@@ -9,7 +9,7 @@ import time
 import pytest
 
 from gateway.boundary import split_api_path
-from gateway.forward import connection_listed
+from gateway.forward import Forwarder, UpstreamFailed, connection_listed
 
 HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -301,3 +301,35 @@ async def test_w3c_trace_context_is_passed_on(client, auth, upstream) -> None:
     assert (await client.get("/api/todos/x", headers={**auth, **trace})).status_code == 200
     [seen] = upstream.seen
     assert (seen.header("traceparent"), seen.header("tracestate")) == (trace["traceparent"], "suite=1")
+
+
+# --- over a Unix socket (AUTHZ_UNIX_SOCKETS: the local mesh's outbound sidecar) ------------------------------
+
+
+async def test_a_host_mapped_to_a_unix_socket_is_forwarded_there_under_its_name(tmp_path):
+    seen: list[str] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        seen.append(head)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    path = tmp_path / "gateway-to-todos.sock"
+    server = await asyncio.start_unix_server(answer, path=str(path))
+    forwarder = Forwarder(pool_size=2, timeout=5, connect_timeout=1, unix_sockets={"todos": path})
+    await forwarder.start()
+    try:
+        async with server:
+            response = await forwarder.forward("GET", "http://todos/todos/7?x=1", [], b"")
+            # A host not in the map goes over TCP as before: here to a port where nothing listens.
+            with pytest.raises(UpstreamFailed) as refused:
+                await forwarder.forward("GET", "http://127.0.0.1:9/todos", [], b"")
+    finally:
+        await forwarder.close()
+    assert (response.status, response.body) == (200, b"ok")
+    [head] = seen
+    assert head.startswith("GET /todos/7?x=1 HTTP/1.1\r\n")
+    assert "\r\nHost: todos\r\n" in head
+    assert refused.value.status == 502
