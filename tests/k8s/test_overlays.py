@@ -33,7 +33,13 @@ from tests.k8s.manifests import (
 )
 
 SERVICES = tuple(PORTS)
-ISTIO_KINDS = ("PeerAuthentication", "AuthorizationPolicy", "RequestAuthentication")
+#: Istio's kinds in the mesh variants, and their API.
+ISTIO_KINDS = {
+    "PeerAuthentication": "security.istio.io/v1",
+    "AuthorizationPolicy": "security.istio.io/v1",
+    "RequestAuthentication": "security.istio.io/v1",
+    "Sidecar": "networking.istio.io/v1",
+}
 JWT_MODES = ("passthrough", "phantom")
 DEV_ONLY = "dev-only-change-me"
 
@@ -77,7 +83,7 @@ def test_every_overlay_is_valid_against_the_kubernetes_schemas(renders: Renders)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
     # It only warns about kinds it has no schema for: those must be Istio's (checked in the next test).
     unknown = set(re.findall(r"find schema for kind (\w+) with api version (\S+)", result.stdout + result.stderr))
-    assert unknown == {(kind, "security.istio.io/v1") for kind in ISTIO_KINDS}, unknown
+    assert unknown == set(ISTIO_KINDS.items()), unknown
 
 
 # Round-trips each object through cloudcoil's pydantic models of Istio's CRDs (generated from Istio's own
@@ -86,10 +92,12 @@ def test_every_overlay_is_valid_against_the_kubernetes_schemas(renders: Renders)
 # silently, e.g. `jwksURI` leaving a rule with no keys) shows up as a difference.
 ISTIO_ROUND_TRIP = """
 import json, sys
-from cloudcoil.models.istio.security import v1
+from cloudcoil.models.istio.networking import v1 as networking
+from cloudcoil.models.istio.security import v1 as security
+apis = {"security.istio.io/v1": security, "networking.istio.io/v1": networking}
 out = []
 for doc in json.load(sys.stdin):
-    obj = getattr(v1, doc["kind"]).model_validate(doc)
+    obj = getattr(apis[doc["apiVersion"]], doc["kind"]).model_validate(doc)
     out.append(obj.model_dump(mode="json", by_alias=True, exclude_unset=True))
 print(json.dumps(out))
 """
@@ -100,7 +108,7 @@ def test_the_istio_objects_are_valid_against_istios_schemas(renders: Renders) ->
         json.dumps(doc, sort_keys=True): doc
         for r in renders.by_overlay.values()
         for doc in r.docs
-        if doc["apiVersion"].startswith("security.istio.io/")
+        if doc["apiVersion"].split("/")[0].endswith(".istio.io")
     }
     assert docs, "no Istio object in any overlay"
     assert {doc["kind"] for doc in docs.values()} == set(ISTIO_KINDS)
@@ -190,8 +198,10 @@ def test_each_service_has_its_deployment_service_and_identity(renders: Renders, 
         container = _main_container(r, service)
         assert container["image"] == f"todo-suite/{service}:0.1.0"
         assert container["ports"] == [{"name": "http", "containerPort": PORTS[service]}]
-        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+        # (In the mesh variants todos, reminders and shares are probed over their socket: the test below.)
+        if not (r.mesh and service in SOCKET_SERVICES):
+            assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+            assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
 
         init = template["spec"].get("initContainers", [])
         if service in WITH_DATABASE:
@@ -344,6 +354,49 @@ def test_the_mesh_objects_are_exactly_the_generated_ones(rendered: Rendered, pol
     assert sorted(found["AuthorizationPolicy"], key=key) == sorted(mesh["AuthorizationPolicy"], key=key)
     expected_jwt = jwt["RequestAuthentication"] if rendered.mode in JWT_MODES else []
     assert sorted(found["RequestAuthentication"], key=key) == sorted(expected_jwt, key=key)
+    assert sorted(found["Sidecar"], key=key) == sorted(mesh["Sidecar"], key=key)
+
+
+# The apps the edge never calls listen, in the mesh variants, on a Unix socket shared with their sidecar only
+# (meshgen/sidecar.py): nothing in the pod, and no port-forward, reaches them past it.
+SOCKET_SERVICES = ("todos", "reminders", "shares")
+APP_SOCKET = "unix:///var/run/app/app.sock"
+
+
+def test_in_the_mesh_the_inner_apps_listen_only_on_a_socket_their_sidecar_shares(rendered: Rendered) -> None:
+    sidecars = of_kind(rendered.docs, "Sidecar")
+    for service in SERVICES:
+        deployment = _deployment(rendered, service)
+        pod = pod_template(deployment)
+        app = _main_container(rendered, service)
+        mounts = {m["name"]: m["mountPath"] for m in app.get("volumeMounts", [])}
+        on_socket = rendered.mesh and service in SOCKET_SERVICES
+        if not on_socket:
+            assert "UVICORN_UDS" not in _env(rendered, service)
+            assert "app-socket" not in mounts
+            assert service not in sidecars
+            assert app["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+            continue
+        # The sidecar hands the service's port to the socket (the Service's targetPort is that port).
+        (listener,) = sidecars[service]["spec"]["ingress"]
+        assert listener == {"port": {"number": PORTS[service], "protocol": "HTTP", "name": "http"},
+                            "defaultEndpoint": APP_SOCKET}  # fmt: skip
+        assert sidecars[service]["spec"]["workloadSelector"] == {"labels": {"app": service}}
+        assert sidecars[service]["spec"]["egress"] == [{"hosts": ["*/*"]}]  # outbound as without a Sidecar
+        # The app: uvicorn on the socket (UVICORN_UDS wins over the image's --host/--port), in the shared folder.
+        assert _env(rendered, service)["UVICORN_UDS"] == APP_SOCKET.removeprefix("unix://")
+        assert mounts["app-socket"] == "/var/run/app"
+        volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+        assert volumes["app-socket"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "1Mi"}
+        # The injected istio-proxy mounts it too (the annotation); no other container of the pod does.
+        annotation = json.loads(pod["metadata"]["annotations"]["sidecar.istio.io/userVolumeMount"])
+        assert annotation == [{"name": "app-socket", "mountPath": "/var/run/app"}]
+        others = [c for c in containers(pod["spec"]) if c is not app]
+        assert all("app-socket" not in {m["name"] for m in c.get("volumeMounts", [])} for c in others)
+        # Probes over the socket: nothing listens on the port for the kubelet (or Istio's agent) to call.
+        for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", "/healthz")):
+            assert "httpGet" not in app[probe], probe
+            assert app[probe]["exec"]["command"][-2:] == ["/var/run/app/app.sock", path], probe
 
 
 def test_sidecars_exactly_in_the_mesh_variants(rendered: Rendered) -> None:

@@ -32,6 +32,8 @@ FIELDS = {
     "RequestAuthentication": {"selector", "targetRef", "targetRefs", "jwtRules"},
     "jwtRule": {"issuer", "audiences", "jwksUri", "jwks", "fromHeaders", "fromParams", "outputPayloadToHeader",
                 "forwardOriginalToken", "outputClaimToHeaders", "fromCookies", "timeout"},
+    # networking.istio.io/v1. Ref: istio.io/latest/docs/reference/config/networking/sidecar/
+    "Sidecar": {"workloadSelector", "ingress", "egress", "inboundConnectionPool", "outboundTrafficPolicy"},
 }  # fmt: skip
 
 
@@ -73,7 +75,8 @@ class TestNotStale:
 class TestMeaning:
     def test_every_object_is_in_the_namespace_and_speaks_istios_v1_fields(self) -> None:
         for doc in documents():
-            assert doc["apiVersion"] == "security.istio.io/v1", doc["metadata"]
+            api = "networking.istio.io/v1" if doc["kind"] == "Sidecar" else "security.istio.io/v1"
+            assert doc["apiVersion"] == api, doc["metadata"]
             assert doc["metadata"]["namespace"] == NAMESPACE, doc["metadata"]
             assert set(doc["spec"]) <= FIELDS[doc["kind"]], doc["metadata"]
             for rule in doc["spec"].get("rules", []):
@@ -174,7 +177,15 @@ spec:
   selector: {{matchLabels: {{app: {name}}}}}
   template:
     metadata: {{labels: {{app: {name}}}}}
-    spec: {{containers: [{{name: {name}, image: {name}}}]}}
+    spec:
+      containers:
+        - name: {name}
+          image: {name}
+          volumeMounts: [{{name: tmp, mountPath: /tmp}}]
+          livenessProbe: {{httpGet: {{path: /healthz, port: http}}}}
+          readinessProbe: {{httpGet: {{path: /readyz, port: http}}}}
+          startupProbe: {{httpGet: {{path: /healthz, port: http}}}}
+      volumes: [{{name: tmp, emptyDir: {{}}}}]
 """
 
 
@@ -197,3 +208,11 @@ def test_the_components_render_with_kustomize(tmp_path: Path) -> None:
     deployments = {d["metadata"]["name"]: d for d in rendered if d["kind"] == "Deployment"}
     assert deployments["todos"]["spec"]["template"]["metadata"]["labels"]["sidecar.istio.io/inject"] == "true"
     assert "sidecar.istio.io/inject" not in deployments["postgres"]["spec"]["template"]["metadata"]["labels"]
+    assert kinds.count("Sidecar") == 3
+    # todos' app moved to its socket, postgres untouched (tests/k8s checks the real overlays in full).
+    todos, postgres = (deployments[n]["spec"]["template"]["spec"] for n in ("todos", "postgres"))
+    assert todos["containers"][0]["env"] == [{"name": "UVICORN_UDS", "value": "/var/run/app/app.sock"}]
+    assert "exec" in todos["containers"][0]["readinessProbe"]
+    assert {v["name"] for v in todos["volumes"]} == {"tmp", "app-socket"}
+    assert "env" not in postgres["containers"][0]
+    assert postgres["containers"][0]["readinessProbe"] == {"httpGet": {"path": "/readyz", "port": "http"}}

@@ -9,6 +9,9 @@ from meshgen.istio import IstioOptions, authorization_policy, components, mesh_c
 from meshgen.output import GENERATED
 from meshgen.policy import PolicyError
 
+#: Ports for the small policies' workloads (each gets a Sidecar for its app's socket unless the edge calls it).
+SMALL_PORTS = {"a": 8101, "b": 8102, "c": 8103, "d": 8104, "x": 8105, "todos": 8001, "shares": 8003, "reminders": 8002}
+
 
 def rule(callers: list[str], *operations: dict) -> dict:
     return {"from": callers, "to": list(operations)}
@@ -48,7 +51,7 @@ def test_a_service_nobody_may_call_gets_an_allow_nothing_policy(small) -> None:
     doc = authorization_policy(policy, "b", IstioOptions())
     # No `rules`: an ALLOW policy that matches nothing. Without any policy Istio would allow every peer.
     assert doc["spec"] == {"selector": {"matchLabels": {"app": "b"}}, "action": "ALLOW"}
-    text = mesh_component(policy, IstioOptions())["authorization-policy-b.yaml"]
+    text = mesh_component(policy, IstioOptions(app_ports=SMALL_PORTS))["authorization-policy-b.yaml"]
     assert "# Nobody may call b" in text
 
 
@@ -79,14 +82,15 @@ def test_the_defaults_are_the_local_issuer_and_identity_in_the_cluster() -> None
 
 def test_components_are_kustomize_components_listing_every_file(small) -> None:
     policy = small({}, workloads=("todos", "shares", "reminders", "x"))
-    for folder, files in components(policy).items():
+    options = IstioOptions(app_ports=SMALL_PORTS)
+    for folder, files in components(policy, options).items():
         kustomization = yaml.safe_load(files["kustomization.yaml"])
         assert kustomization["apiVersion"] == "kustomize.config.k8s.io/v1alpha1", folder
         assert kustomization["kind"] == "Component", folder
         assert sorted(kustomization["resources"]) == sorted(set(files) - {"kustomization.yaml"}), folder
         for name, text in files.items():
             assert text.startswith(f"# {GENERATED}\n"), (folder, name)
-    mesh = components(policy)["mesh"]
+    mesh = components(policy, options)["mesh"]
     assert sorted(mesh) == [
         "authorization-policy-reminders.yaml",
         "authorization-policy-shares.yaml",
@@ -94,13 +98,45 @@ def test_components_are_kustomize_components_listing_every_file(small) -> None:
         "authorization-policy-x.yaml",
         "kustomization.yaml",
         "peer-authentication.yaml",
+        "sidecar-reminders.yaml",
+        "sidecar-shares.yaml",
+        "sidecar-todos.yaml",
+        "sidecar-x.yaml",
     ]
     assert yaml.safe_load(mesh["peer-authentication.yaml"])["spec"] == {"mtls": {"mode": "STRICT"}}
 
 
 def test_a_jwt_workload_must_be_in_the_policy(small) -> None:
     with pytest.raises(PolicyError, match="RequestAuthentication for 'todos'"):
-        components(small({}))
+        components(small({}), IstioOptions(app_ports=SMALL_PORTS))
+
+
+def test_a_workload_the_edge_never_calls_gets_a_sidecar_to_its_apps_socket(small) -> None:
+    policy = small(
+        {"a": {"allow": [rule(["ingress"], {"paths": ["/*"]})]}, "b": {"allow": [rule(["a"], {"paths": ["/b"]})]}}
+    )
+    mesh = mesh_component(policy, IstioOptions(app_ports=SMALL_PORTS))
+    # a is the edge (port-forwards reach it as its public surface); b, c, d are not.
+    assert sorted(n for n in mesh if n.startswith("sidecar-")) == ["sidecar-b.yaml", "sidecar-c.yaml", "sidecar-d.yaml"]
+    doc = yaml.safe_load(mesh["sidecar-b.yaml"])
+    assert (doc["apiVersion"], doc["kind"], doc["metadata"]) == (
+        "networking.istio.io/v1",
+        "Sidecar",
+        {"name": "b", "namespace": "demo"},
+    )
+    assert doc["spec"]["ingress"] == [
+        {
+            "port": {"number": 8102, "protocol": "HTTP", "name": "http"},
+            "defaultEndpoint": "unix:///var/run/app/app.sock",
+        }
+    ]
+    patches = yaml.safe_load(mesh["kustomization.yaml"])["patches"]
+    assert [p["target"]["labelSelector"] for p in patches] == ["app in (a,b,c,d)", "app in (b,c,d)", "app in (b,c,d)"]
+
+
+def test_a_sidecar_needs_the_workloads_port(small) -> None:
+    with pytest.raises(PolicyError, match="Sidecar for 'd': no port known"):
+        mesh_component(small({}), IstioOptions(app_ports={"a": 1, "b": 2, "c": 3}))
 
 
 def test_output_is_deterministic(policy) -> None:

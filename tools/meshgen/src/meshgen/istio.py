@@ -3,7 +3,8 @@
 - `mesh/`: `PeerAuthentication` STRICT for the namespace; one `AuthorizationPolicy` (action ALLOW) per
   workload — also for a workload nobody may call, because in Istio a workload with no ALLOW policy
   accepts every peer, while an ALLOW policy with no rule accepts none; a patch that asks for sidecar
-  injection on the suite's Deployments.
+  injection on the suite's Deployments; and for each workload the edge never calls, a `Sidecar` and
+  patches that put its app on a Unix socket only the sidecar reaches (meshgen/sidecar.py).
 - `mesh-jwt/`: a `RequestAuthentication` per workload that validates identity's JWTs itself (the
   `passthrough` and `phantom` modes), so the sidecar already refuses a bad token.
 
@@ -12,9 +13,12 @@ Istio names a peer as its SPIFFE ID without `spiffe://` (`cluster.local/ns/todo-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from meshgen import sidecar
+from meshgen.netpol import PORTS
 from meshgen.output import GENERATED, comment, dump_yaml
 from meshgen.policy import INGRESS, Operation, Policy, PolicyError
 
@@ -39,6 +43,8 @@ class IstioOptions:
     issuer: str = DEFAULT_ISSUER
     jwks_uri: str = DEFAULT_JWKS_URI
     jwt_workloads: tuple[str, ...] = DEFAULT_JWT_WORKLOADS
+    #: Each workload's port (its Service's targetPort): where its Sidecar takes traffic for the app's socket.
+    app_ports: Mapping[str, int] = field(default_factory=lambda: dict(PORTS))
 
 
 def _metadata(policy: Policy, name: str) -> dict[str, str]:
@@ -151,14 +157,28 @@ def mesh_component(policy: Policy, options: IstioOptions) -> dict[str, str]:
             + comment(*_rules_comment(policy, workload, options))
             + dump_yaml([authorization_policy(policy, workload, options)])
         )
+    for workload in sidecar.socket_workloads(policy):
+        port = options.app_ports.get(workload)
+        if port is None:
+            raise PolicyError(f"Sidecar for {workload!r}: no port known for it (IstioOptions.app_ports)")
+        files[f"sidecar-{workload}.yaml"] = (
+            header
+            + comment(
+                f"The sidecar of {workload} hands what arrives on port {port} to the app's Unix socket,",
+                "the app's only listener: nothing in the pod reaches the app but through the sidecar.",
+            )
+            + dump_yaml([sidecar.sidecar(policy, workload, port)])
+        )
     resources = sorted(files)
+    patches = [_injection_patch(policy), *sidecar.deployment_patches(policy)]
     files["kustomization.yaml"] = (
         header
         + comment(
             "Istio for the suite: sidecars, mutual TLS only, and the peer policy as one AuthorizationPolicy per",
-            "workload (default deny). See README.md here and docs/mesh.md.",
+            "workload (default deny); the apps the edge never calls on a Unix socket shared with their sidecar",
+            "only (a Sidecar each, and the patches below). See README.md here and docs/mesh.md.",
         )
-        + dump_yaml([_kustomization(resources, [_injection_patch(policy)])])
+        + dump_yaml([_kustomization(resources, patches)])
     )
     return files
 

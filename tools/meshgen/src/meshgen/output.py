@@ -16,7 +16,11 @@ def comment(*lines: str) -> str:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Multi-line strings as `|` blocks, which read like the file they would be."""
+    """Multi-line strings as `|` blocks, which read like the file they would be; a value used twice is
+    written twice (no `&anchor`/`*alias`: a reader should not have to resolve them)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
