@@ -16,7 +16,7 @@ Each workload gets up to two Envoys, as `envoy -c FILE --disable-hot-restart --c
   sidecar with mTLS, presenting this workload's certificate and accepting only the destination's SPIFFE ID.
 
 Every listener but the public ones, and every admin interface, is a Unix socket of mode 0600 in one
-folder of mode 0700 (`Layout.sockets_dir`): the folder is the local stand-in for a pod's network
+folder of mode 0700 (`<run dir>/sockets`): the folder is the local stand-in for a pod's network
 namespace. Another user of the machine cannot connect to any of them (connect(2) needs write permission
 on the socket and search permission on the folder), so none of them can be used to speak as a workload;
 between the suite's own processes, which share a user, mTLS and the RBAC filter tell workloads apart.
