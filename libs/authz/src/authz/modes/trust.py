@@ -51,7 +51,8 @@ def _check(settings: AuthzSettings) -> None:
 MODE = ServiceMode(
     mode=Mode.TRUST,
     summary="the edge JWT, decoded without checking its signature (only from the gateway peer, with the mesh)",
-    settings=("AUTHZ_MESH", "AUTHZ_INSECURE_DEMO"),
+    # Nothing of its own: AUTHZ_MESH (or, without the mesh, AUTHZ_INSECURE_DEMO) is `unsafe_without_mesh`.
+    settings=(),
     check=_check,
     build=TrustTheGateway,
     unsafe_without_mesh=True,
