@@ -18,11 +18,13 @@ METHODS = st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPT
 #: Pieces a path is made of: plain names, escapes (well formed or not, of unreserved and reserved bytes),
 #: dot segments, slashes, and raw bytes a URL may not hold.
 PIECES = st.sampled_from(
-    ["todos", "shares", "reminders", "%74odos", "%73hares/", "spy", "whoami", "due", "audit", "sent", "received",
-     "1", "%74", "%2e", "%2E%2e",
+    ["todos", "shares", "whoami", "due", "audit", "sent", "received", "1", "%74", "%2e", "%2E%2e",
      "%2f", "%2F", "%00", "%", "%z", "%e9", "..", ".", "/", "//", "?", "#", ";", "~", "@", ":", "'", "(", "*",
      "\\", " ", "\x7f", "\xe9", "\xff", "{", "}", "|", "^", "`", "<", ">", '"', "\t"]
 ) | st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0xff), max_size=6)  # fmt: skip
+#: How the routed service is spelled: as it is, escaped, unknown, empty, or with what follows glued on. (Not
+#: the matrix's spy: a test double whose own 501 for a POST the gateway rightly passes on.)
+SERVICES = st.sampled_from(["todos", "shares", "reminders", "%74odos", "t%6Fdos", "todos%2F", "nope", "", "."])
 HEADER_NAMES = st.sampled_from(
     ["Connection", "X-User-Id", "X_User_Id", "X-Roles", "X-Gateway-Signature", "X-Gateway-Nonce", "X-Request-Id",
      "X-Forwarded-For", "X-Forwarded-Client-Cert", "X-On-Behalf-Of", "Authorization", "Accept", "Host",
@@ -62,6 +64,8 @@ def test_no_request_gets_a_5xx_from_the_gateway(moded_suite: SuiteClient) -> Non
     @settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(
         method=METHODS,
+        service=SERVICES,
+        slash=st.booleans(),
         pieces=st.lists(PIECES, max_size=6),
         query=st.text(
             alphabet=st.characters(min_codepoint=0x21, max_codepoint=0xFF, exclude_characters="#"), max_size=12
@@ -70,8 +74,8 @@ def test_no_request_gets_a_5xx_from_the_gateway(moded_suite: SuiteClient) -> Non
         with_token=st.booleans(),
         body=st.binary(max_size=64),
     )
-    def property(method, pieces, query, headers, with_token, body) -> None:
-        path = "/api/" + "".join(pieces)
+    def property(method, service, slash, pieces, query, headers, with_token, body) -> None:
+        path = "/api/" + service + ("/" if slash else "") + "".join(pieces)
         sent = [(n, v) for n, v in headers if n.lower() not in ("authorization", "host")]
         if with_token:
             sent.append(("Authorization", f"Bearer {alice}"))
