@@ -49,7 +49,7 @@ class ServiceMode:
     mode: Mode
     #: What a service receives in this mode, in a line (docs and `make up`'s banner).
     summary: str
-    #: The `AUTHZ_*` settings this mode reads beyond the common ones (docs, Kustomize checks).
+    #: The `AUTHZ_*` settings a deployment must set for this mode (docs; the Kustomize test checks them).
     settings: tuple[str, ...]
     #: Refuses to start (`ConfigurationError`, naming the setting) when something the mode needs is missing.
     check: Callable[[AuthzSettings], None]

@@ -92,7 +92,7 @@ MODE = ServiceMode(
     mode=Mode.EXTRACT,
     summary="the gateway's signed X-User-* headers, bound to the request (method, path, query, body) and "
     "accepted once; never the token",
-    settings=("AUTHZ_EXTRACT_KEY", "AUTHZ_EXTRACT_MAX_AGE_SECONDS", "AUTHZ_ON_BEHALF_OF_CLIENTS"),
+    settings=("AUTHZ_EXTRACT_KEY",),
     check=_check,
     build=SignedHeadersForUsers,
     trusted_subsystem=True,

@@ -66,7 +66,7 @@ class GatewayMode:
     mode: Mode
     #: What the gateway does in this mode, in a line (docs and `make up`'s banner).
     summary: str
-    #: The `GATEWAY_*` settings this mode reads beyond the common ones (docs, Kustomize checks).
+    #: The `GATEWAY_*` settings a deployment must set for this mode (docs; the Kustomize test checks them).
     settings: tuple[str, ...]
     build: Callable[[BuildContext], Awaitable[EdgeMode]]
     #: The gateway is an issuer in this mode: its own signing key, its JWKS at `/.well-known/jwks.json`,

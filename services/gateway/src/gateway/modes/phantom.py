@@ -162,12 +162,7 @@ MODE = GatewayMode(
     mode=Mode.PHANTOM,
     summary="receives an opaque token, resolves it at identity (RFC 7662 introspection, `Accept: "
     "application/jwt`), caches the JWT for at most a bound and its `exp`, verifies it, forwards it",
-    settings=(
-        "GATEWAY_CLIENT_ID",
-        "GATEWAY_CLIENT_SECRET",
-        "GATEWAY_INTROSPECTION_URL",
-        "GATEWAY_PHANTOM_CACHE_SECONDS",
-    ),
+    settings=("GATEWAY_CLIENT_SECRET", "GATEWAY_INTROSPECTION_URL"),
     build=_build,
     opaque_edge_tokens=True,
 )

@@ -157,7 +157,7 @@ MODE = GatewayMode(
     mode=Mode.REISSUE,
     summary="validates the edge JWT, mints an ES256 token for the one target service (`iss` = gateway, "
     "`aud` = that service only, 30 s), cached per edge token and target",
-    settings=("GATEWAY_ISSUER", "GATEWAY_SIGNING_KEY", "GATEWAY_INTERNAL_TOKEN_LIFETIME_SECONDS"),
+    settings=("GATEWAY_ISSUER",),
     build=_build,
     issues_tokens=True,
 )
