@@ -62,5 +62,6 @@ bench: install ## Benchmarks (tables with ratios against a baseline measured in 
 	uv run --no-sync python -m bench.gateway --mode all
 
 .PHONY: docs
-docs: install ## Regenerate docs/boundary-modes.md from the attack matrix's expectations
+docs: install ## Regenerate docs/boundary-modes.md and k8s/components/modes/modes.json (the modes' registries, the matrix)
+	uv run --no-sync python -m devstack.modes_data > k8s/components/modes/modes.json
 	uv run --no-sync python -m tests.e2e.infra.render_modes > docs/boundary-modes.md

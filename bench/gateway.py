@@ -5,8 +5,10 @@
 
 Starts the whole suite as real processes (devstack.Suite: the chosen mode, SQLite in a temporary run
 directory, free loopback ports) and stops it at the end. Every request is `GET /todos/whoami` (any
-authenticated caller), either direct to todos or as `GET /api/todos/whoami` through the gateway, with
-client-credentials tokens of the `reminders` client (audience todos; cheap to mint, no password hash).
+authenticated caller), either direct to todos — with a client-credentials token of `reminders`, which todos
+takes in every mode — or as `GET /api/todos/whoami` through the gateway, with alice's edge token (the edge
+takes users' tokens from edge clients only). The new-token pool is copies of alice's token signed with
+identity's key from the database of the suite the bench started (bench/tokens.py, docs/performance.md).
 
 Load cases, each after a 1 s warm-up with the same traffic, bounded by `--seconds` and a request cap:
 - direct to todos, one token (the baseline);
@@ -44,8 +46,11 @@ try:  # the client's own loop: uvloop when there (it is, with uvicorn[standard])
 except ImportError:  # pragma: no cover
     uvloop = None
 
+from authz import Mode
+from bench.tokens import copies_of
 from devstack.ports import free_ports
-from devstack.suite import Suite, SuiteConfig
+from devstack.suite import DEFAULT_MODE, MODES, Suite, SuiteConfig
+from gateway.modes import gateway_mode
 
 SERVICES = ("identity", "mailsink", "todos", "reminders", "shares", "gateway")
 WARMUP_SECONDS = 1.0
@@ -57,9 +62,6 @@ TARGET_NEW = 0.22
 TARGET_ADDED_P50_MS = 0.75
 
 Headers = Callable[[], dict[str, str]]
-#: Modes in which the gateway forwards a service's token as well as a user's.
-SERVICE_TOKEN_MODES = ("trust", "passthrough")
-MODES = ("trust", "passthrough", "reissue", "extract", "phantom")
 
 
 @dataclass
@@ -243,7 +245,7 @@ async def latency_cases(direct: str, via: str, token: str, edge_token: str) -> t
     return results
 
 
-async def mint(token_url: str, secret: str, count: int, concurrency: int = 16) -> list[str]:
+async def mint(token_url: str, secret: str, count: int, concurrency: int = 1) -> list[str]:
     """`count` distinct client-credentials tokens of `reminders` for the todos audience."""
     tokens: list[str] = []
     form = {"grant_type": "client_credentials", "audience": "todos"}
@@ -292,7 +294,7 @@ class Report:
     pool_used: int
     mint_seconds: float
     notes: list[str]
-    mode: str = "passthrough"
+    mode: str = DEFAULT_MODE
 
     @property
     def added_p50_ms(self) -> float:
@@ -311,9 +313,8 @@ async def run(suite: Suite, args: argparse.Namespace) -> Report:
 
     mode = suite.config.mode
     (token,) = await mint(token_url, secret, 1, concurrency=1)
-    # The gateway forwards service tokens only in the modes that forward the token itself; in reissue,
-    # extract and phantom the edge is for users, so the gateway cases use alice's token there.
-    edge_token = token if mode in SERVICE_TOKEN_MODES else await password_token(token_url, "alice")
+    # The edge takes users' tokens from edge clients only: alice's, from one password grant.
+    edge_token = await password_token(token_url, "alice")
     await check(direct, token)
     await check(via, edge_token)
     one, edge = bearer(token), bearer(edge_token)
@@ -324,9 +325,9 @@ async def run(suite: Suite, args: argparse.Namespace) -> Report:
     base = await load_case("direct to todos, one token (baseline)", direct, lambda: one,
                            cap=lambda: args.max_requests, **opts)  # fmt: skip
     hit = await load_case("gateway, one token (cache hit)", via, lambda: edge, cap=lambda: args.max_requests, **opts)
-    if mode not in SERVICE_TOKEN_MODES:
-        notes.append(f"{mode}: no new-token case (it needs a user token per request; the password grant is "
-                     "deliberately slow to mint thousands); the gateway case uses alice's token")  # fmt: skip
+    if gateway_mode(Mode(mode)).opaque_edge_tokens:
+        notes.append(f"{mode}: no new-token case (edge tokens are opaque handles that only identity issues, "
+                     "one password grant each)")  # fmt: skip
         for row in (base, hit, lat_direct, lat_via):
             if row.errors:
                 notes.append(f"{row.name}: {row.errors} requests failed (not counted)")
@@ -335,7 +336,7 @@ async def run(suite: Suite, args: argparse.Namespace) -> Report:
     # Enough tokens for warm-up plus the timed run at the cache-hit rate (a miss is never faster), with room.
     size = args.tokens or max(1000, math.ceil(hit.rate * (WARMUP_SECONDS + args.seconds) * 1.3) + args.concurrency)
     t = time.perf_counter()
-    pool = TokenPool(await mint(token_url, secret, size))
+    pool = TokenPool(copies_of(edge_token, suite.config.database_url("identity"), size))
     mint_seconds = time.perf_counter() - t
     new = await load_case("gateway, new token every request", via, pool.next_headers,
                           cap=lambda: min(args.max_requests, pool.remaining), **opts)  # fmt: skip
@@ -379,8 +380,8 @@ def print_report(report: Report, args: argparse.Namespace) -> None:
               f"{report.pool_used} used (warm-up included), none reused")  # fmt: skip
     for note in report.notes:
         print(f"note: {note}")
-    if report.mode != "passthrough":
-        return  # the targets are the passthrough mode's
+    if report.mode != DEFAULT_MODE:
+        return  # the targets are the default mode's (passthrough, shared/DESIGN.md)
 
     added = lat_via.ms(50) - lat_direct.ms(50)
     hit, new = report.rows[1].rate / base.rate, report.rows[2].rate / base.rate
@@ -409,7 +410,7 @@ def main() -> None:
         "--tokens", type=int, default=0, help="size of the new-token pool (default: sized from the cache-hit rate)"
     )
     parser.add_argument("--max-requests", type=int, default=200_000, help="request cap per load case")
-    parser.add_argument("--mode", choices=(*MODES, "all"), default="passthrough",
+    parser.add_argument("--mode", choices=(*MODES, "all"), default=DEFAULT_MODE,
                         help="boundary mode (default passthrough; `all` runs each and prints a summary)")  # fmt: skip
     args = parser.parse_args()
 

@@ -13,6 +13,10 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+import authz
+from authz import Mode
+from devstack.suite import edge_clients
+from gateway.modes import gateway_mode
 from meshgen import istio, netpol
 from meshgen.policy import INGRESS, Policy, load_policy
 from tests.k8s import tools
@@ -317,8 +321,29 @@ def test_each_mode_has_exactly_its_own_settings(rendered: Rendered) -> None:
         assert env[service].get("AUTHZ_EXTRACT_KEY") == keys.get(service)  # the same key on both ends
     assert len(set(keys.values())) == len(keys)  # a key per service
 
+    for key in keys.values():
+        authz.check_key(key, "GATEWAY_EXTRACT_KEYS")  # at least 32 bytes: the gateway would not start otherwise
+
+    # The realm's edge clients: the only clients whose users' tokens the edge accepts, in every mode; in a
+    # mode whose edge tokens are opaque (phantom), the clients identity gives opaque tokens.
+    edge = edge_clients()
+    assert json.loads(env["gateway"]["GATEWAY_EDGE_CLIENTS"]) == edge
     opaque = env["identity"].get("IDENTITY_OPAQUE_TOKEN_CLIENTS")
-    assert (json.loads(opaque) if opaque else None) == (["todo-cli"] if rendered.mode == "phantom" else None)
+    expected_opaque = edge if gateway_mode(Mode(rendered.mode)).opaque_edge_tokens else None
+    assert (json.loads(opaque) if opaque else None) == expected_opaque
+
+
+def test_each_overlay_sets_what_its_mode_declares(rendered: Rendered) -> None:
+    """The settings each mode's two modules declare (k8s/components/modes/modes.json) are set in its overlay;
+    a mode unsafe without the mesh runs without it only as the labelled insecure demo."""
+    mode = json.loads((tools.REPO / "k8s/components/modes/modes.json").read_text())["modes"][rendered.mode]
+    for name in mode["gateway"]["settings"]:
+        assert name in _env(rendered, "gateway"), name
+    for service in ("todos", "shares", "reminders"):
+        for name in mode["service"]["settings"]:
+            assert name in _env(rendered, service), (service, name)
+    demo = config_data(rendered.docs, "authz-config").get("AUTHZ_INSECURE_DEMO", "false")
+    assert demo == ("true" if mode["service"]["unsafe_without_mesh"] and not rendered.mesh else "false")
 
 
 # --- the mesh -----------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ The evaluator (starlark-rust) has no `while` and no `set()`; Tilt has both, a Ti
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -68,6 +69,7 @@ SIGNATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "exec_action": _signature("command", "command"),
     "watch_file": _signature("file_path", "file_path"),
     "decode_yaml_stream": _signature("yaml", "yaml"),
+    "read_json": _signature("path default", "path"),
     "encode_yaml_stream": _signature("objs", "objs"),
     "local": _signature("command quiet command_bat echo_off env dir stdin", "command"),
     "warn": _signature("msg", "msg"),
@@ -344,17 +346,23 @@ def evaluate(
             raise TypeError(f"decode_yaml_stream(): cannot read {blob!r}")
         return [doc for doc in yaml.safe_load_all(text) if doc is not None]
 
+    def read_json(*args: Any, **kwargs: Any) -> Any:
+        bound = record("read_json", *args, **kwargs)
+        path = root / bound["path"]
+        return json.loads(path.read_text()) if path.exists() else bound.get("default")
+
     def current_context(*args: Any, **kwargs: Any) -> str:
         record("k8s_context", *args, **kwargs)
         return k8s_context
 
     for name in SIGNATURES:
-        if "." not in name and name not in ("fail", "local", "k8s_context", "decode_yaml_stream"):
+        if "." not in name and name not in ("fail", "local", "k8s_context", "decode_yaml_stream", "read_json"):
             module.add_callable(name, recorder(name))
     module.add_callable("fail", fail)
     module.add_callable("local", run_local)
     module.add_callable("k8s_context", current_context)
     module.add_callable("decode_yaml_stream", decode_yaml_stream)
+    module.add_callable("read_json", read_json)
     module.add_callable("_tilt_config_define_string", definer("string"))
     module.add_callable("_tilt_config_define_bool", definer("bool"))
     module.add_callable("_tilt_config_define_string_list", definer("string_list"))

@@ -13,7 +13,17 @@ import pytest
 from fastapi import Depends, FastAPI
 from starlette.exceptions import StarletteDeprecationWarning
 
-from authz import Authenticator, AuthzSettings, ConfigurationError, Mode, Principal, install_problem_handlers, require
+from authz import (
+    Authenticator,
+    AuthzSettings,
+    ConfigurationError,
+    Mode,
+    Principal,
+    StaticKeySource,
+    TokenVerifier,
+    install_problem_handlers,
+    require,
+)
 from authz.testing import FakeIssuer
 
 with warnings.catch_warnings():
@@ -155,5 +165,6 @@ def test_the_gateway_mints_users_own_tokens_only(client, gateway, claims):
     ],
 )
 def test_reissue_needs_the_gateway_issuer(overrides, match):
+    settings = _settings(**overrides)
     with pytest.raises(ConfigurationError, match=match):
-        _settings(**overrides).check_service_mode()
+        Authenticator(settings, TokenVerifier(StaticKeySource({}), issuer=IDENTITY, audience="todos"))

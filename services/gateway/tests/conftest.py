@@ -195,6 +195,7 @@ def make_settings(upstream: EchoUpstream, closed_url: str) -> Callable[..., Sett
             "extract_keys": {name: SecretStr(key.decode()) for name, key in EXTRACT_KEYS.items()},
             "upstream_timeout_seconds": UPSTREAM_TIMEOUT,
             "max_body_bytes": MAX_BODY,
+            "edge_clients": ["todo-cli"],
             "authz": AuthzSettings(issuer=ISSUER, audience="gateway", mode=mode),
         }
         values.update(overrides)

@@ -140,7 +140,7 @@ async def test_client_sent_identity_headers_never_reach_the_service(client, upst
     assert seen.header("x-roles_") == "ignored-not-an-identity-header"  # not an identity header: kept
     identity = {k for k in seen.names if authz.is_identity_header(k)}
     if mode == "extract":
-        assert identity == {"x-user-id", "x-user-name", "x-roles", "x-scopes", "x-gateway-timestamp",
+        assert identity == {"x-user-id", "x-user-name", "x-roles", "x-scopes", "x-gateway-timestamp", "x-gateway-nonce",
                             "x-gateway-signature"}  # fmt: skip
         assert seen.all("x-user-id") == [ALICE_SUB]
         assert seen.all("x-roles") == ["user"]

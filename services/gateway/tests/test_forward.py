@@ -333,3 +333,45 @@ async def test_a_host_mapped_to_a_unix_socket_is_forwarded_there_under_its_name(
     assert head.startswith("GET /todos/7?x=1 HTTP/1.1\r\n")
     assert "\r\nHost: todos\r\n" in head
     assert refused.value.status == 502
+
+
+# --- one form of the path, and the gateway's own headers ------------------------------------------------
+
+
+async def test_a_percent_in_the_service_name_is_a_400(client, upstream, auth, problem):
+    for path in ("/api/%74odos/whoami", "/api/todos%2Fx/y", "/%61pi/todos/whoami"):
+        problem(await client.get(path, headers=auth), 400, "bad-path")
+
+    assert upstream.seen == []
+
+
+async def test_the_path_is_forwarded_in_its_canonical_form(client, upstream, auth):
+    response = await client.get("/api/todos//a/%7e/%2f/%41%3f?q=%2a", headers=auth)
+
+    assert response.status_code == 200
+    assert upstream.seen[0].raw_path == "/todos/a/~/%2F/A%3F"
+    assert upstream.seen[0].query == "q=%2a"
+
+
+@pytest.mark.parametrize("path", ["/api/todos/%2e%2E/admin", "/api/todos/a%zz", "/api/todos/a%", "/api/todos/a\\b"])
+async def test_a_path_without_a_canonical_form_is_a_400(client, upstream, auth, problem, path):
+    problem(await client.get(path, headers=auth), 400, "bad-path")
+
+    assert upstream.seen == []
+
+
+@pytest.mark.parametrize("mode", ["reissue", "extract", "passthrough"])
+async def test_connection_listed_names_never_drop_what_the_gateway_sets(client, upstream, auth, mode):
+    listed = "authorization, x-user-id, x-gateway-signature, x-gateway-nonce, x-request-id, x-forwarded-for, x-drop"
+    response = await client.get("/api/todos/1", headers={**auth, "Connection": listed, "X-Drop": "1", "X-Keep": "1"})
+
+    assert response.status_code == 200
+    [seen] = upstream.seen
+    assert seen.header("x-drop") is None  # the client's own listed header is hop-by-hop: dropped
+    assert seen.header("x-keep") == "1"
+    assert seen.header("x-request-id")
+    assert seen.header("x-forwarded-for")
+    if mode == "extract":
+        assert all(seen.header(h) for h in ("x-user-id", "x-gateway-signature", "x-gateway-nonce"))
+    else:
+        assert (seen.header("authorization") or "").startswith("Bearer ")

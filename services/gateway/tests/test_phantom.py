@@ -24,7 +24,7 @@ from pydantic import SecretStr
 
 import authz
 from authz.testing import FakeIssuer
-from gateway.phantom import JWT_MEDIA_TYPE, PhantomResolver, looks_like_a_jwt
+from gateway.modes.phantom import JWT_MEDIA_TYPE, PhantomResolver, looks_like_a_jwt
 from gateway.settings import Settings
 
 IDENTITY = "http://identity.test"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from authz import Mode
+
 #: The phantom cache bound in the e2e suites: the matrix waits it out before using a revoked token.
 PHANTOM_CACHE_SECONDS = 1.5
 
@@ -16,56 +18,25 @@ REFUSED = "refused"
 ACCEPTED = "accepted"
 
 
-@dataclass(frozen=True)
-class ModeInfo:
-    name: str
-    built: bool
-    gateway: str
-    service_sees: str
-    cost: str
+#: What each mode costs, in words. What the gateway and a service do in each mode is said by the modes
+#: themselves (`gateway.modes.<mode>`, `authz.modes.<mode>`: their `summary`), and rendered from there.
+COST: dict[str, str] = {
+    "trust": "cheapest per hop (no signature check); without the mesh, anyone who reaches a service is anyone",
+    "passthrough": "one signature check per hop (cached per token); the edge token names every API, so it replays",
+    "reissue": "an ES256 signature per user, service and ~20 s at the gateway, one more verification key per "
+    "service; a second issuer to run (its key must be shared by replicas); a leaked internal token is good at "
+    "one service for seconds",
+    "extract": "an HMAC and a SHA-256 of the body per request instead of a signature; a key per service to "
+    "distribute; a nonce per request to remember at each service for the freshness window (30 s + 2 s); "
+    "services lose the token, so `shares` falls back to a trusted subsystem (its own token + X-On-Behalf-Of)",
+    "phantom": "one introspection per token per cache window (identity on the request path); revocation works, "
+    "within the bound (30 s; 1.5 s in the tests); the JWT inside still names every API",
+}
 
 
-MODES: tuple[ModeInfo, ...] = (
-    ModeInfo(
-        "trust", True,
-        "validates the edge JWT, forwards it unchanged",
-        "the JWT, decoded without checking its signature (claims still checked); `source: unverified_token`",
-        "cheapest per hop (no signature check); without the mesh, anyone who reaches a service is anyone",
-    ),
-    ModeInfo(
-        "passthrough", True,
-        "validates the edge JWT, forwards it unchanged",
-        "the JWT, verified fully against identity's JWKS; `source: verified_token`",
-        "one signature check per hop (cached per token); the edge token names every API, so it replays",
-    ),
-    ModeInfo(
-        "reissue", True,
-        "validates the edge JWT, mints an ES256 token for the one target service (`iss` = gateway, "
-        "`aud` = that service only, 30 s), cached per edge token and target",
-        "the gateway's internal token, verified with the gateway's JWKS; `source: internal_token`. Service and "
-        "delegated tokens still come from identity, which accepts internal tokens as exchange subject tokens",
-        "an ES256 signature per user, service and ~20 s at the gateway, one more verification key per service; "
-        "a second issuer to run (its key must be shared by replicas); a leaked internal token is good at one "
-        "service for seconds",
-    ),
-    ModeInfo(
-        "extract", True,
-        "validates and strips the edge JWT; sends X-User-Id / X-User-Name / X-Roles / X-Scopes signed "
-        "(HMAC, a key per service) with the target and a timestamp",
-        "signed headers, checked in constant time, refused when stale or made for another service; "
-        "`source: signed_headers`",
-        "an HMAC instead of a signature; a key per service to distribute; services lose the token, so "
-        "`shares` falls back to a trusted subsystem (its own token + X-On-Behalf-Of)",
-    ),
-    ModeInfo(
-        "phantom", True,
-        "receives an opaque token, resolves it at identity (RFC 7662 introspection, `Accept: application/jwt`), "
-        "caches the JWT for at most a bound (30 s; 1.5 s in the tests) and its `exp`, verifies it, forwards it",
-        "the JWT, verified fully as in passthrough; `source: verified_token`. The client never holds it",
-        "one introspection per token per cache window (identity on the request path); revocation works, within "
-        "the bound; the JWT inside still names every API",
-    ),
-)  # fmt: skip
+def built_modes() -> list[str]:
+    """Every boundary mode (the registries have one module per mode and side; tests check they agree)."""
+    return [mode.value for mode in Mode]
 
 
 @dataclass(frozen=True)
@@ -78,7 +49,7 @@ class Attack:
 
 def _all(outcome: str, why: str, **other_reason: str) -> dict[str, tuple[str, str]]:
     """The same outcome in every built mode; `mode="why"` where the reason differs."""
-    return {m.name: (outcome, other_reason.get(m.name, why)) for m in MODES if m.built}
+    return {mode: (outcome, other_reason.get(mode, why)) for mode in built_modes()}
 
 
 #: Why a JWT presented at a phantom gateway fails, whatever is wrong with it.
@@ -163,6 +134,42 @@ ATTACKS: tuple[Attack, ...] = (
         "extract": (ACCEPTED, "JWTs are checked locally: a revoked one is good until it expires"),
         "phantom": (REFUSED, "401 inactive-token: after the bound the gateway asks identity again"),
     }),
+    Attack("delegated-token-at-gateway",
+           "a delegated token (shares acting for alice at todos, with `act`) sent to `/api/todos`",
+           _all(REFUSED, "401 not-an-edge-token: the edge takes users' own tokens from edge clients only",
+                phantom=_OPAQUE_ONLY)),
+    Attack("service-token-at-gateway", "reminders' own client-credentials token sent to `/api/todos/due`",
+           _all(REFUSED, "401 not-an-edge-token: a service's token is for calling a service, not the edge")),
+    Attack("replayed-as-delete", "alice's `GET` of her todo, captured between the gateway and todos, replayed "
+           "as `DELETE`", {
+        "trust": (ACCEPTED, "a bearer token is bound to no request: whoever holds it may do what its scopes allow"),
+        "passthrough": (ACCEPTED, "a bearer token is bound to no request: whoever holds it may do what its "
+                                  "scopes allow"),
+        "reissue": (ACCEPTED, "the internal token is a bearer token too, good at todos for its 30 s"),
+        "extract": (REFUSED, "401 invalid-signature: the signature covers the method, path, query and body"),
+        "phantom": (ACCEPTED, "the JWT behind the opaque token is a bearer token, bound to no request"),
+    }),
+    Attack("same-request-twice", "alice's request, captured between the gateway and todos, sent again", {
+        "trust": (ACCEPTED, "a bearer token can be sent again until it expires"),
+        "passthrough": (ACCEPTED, "a bearer token can be sent again until it expires"),
+        "reissue": (ACCEPTED, "the internal token can be sent again for its 30 s"),
+        "extract": (REFUSED, "401 replayed-signature: each gateway-made nonce is accepted once"),
+        "phantom": (ACCEPTED, "the JWT behind the opaque token can be sent again until it expires"),
+    }),
+    Attack("from-the-future", "a credential dated two minutes ahead (extract: signed headers at todos; "
+           "elsewhere: a token identity signed, not valid before then, at the gateway)", {
+        "trust": (REFUSED, "401 token-not-yet-valid: `nbf`/`iat` are checked"),
+        "passthrough": (REFUSED, "401 token-not-yet-valid: `nbf`/`iat` are checked"),
+        "reissue": (REFUSED, "401 token-not-yet-valid: `nbf`/`iat` are checked"),
+        "extract": (REFUSED, "401 token-not-yet-valid: a signature may be at most 2 s ahead (not `abs(age)`)"),
+        "phantom": (REFUSED, _OPAQUE_ONLY),
+    }),
+    Attack("percent-encoded-service", "`/api/%74odos/whoami` (the service name percent-encoded)",
+           _all(REFUSED, "400 bad-path: the service is routed from one form of the path, never an escaped one")),
+    Attack("connection-strips-gateway-headers", "alice's request with `Connection: authorization, x-user-id, "
+           "x-gateway-signature, …` (asking the gateway to drop its own headers)",
+           _all(REFUSED, "the names a client lists are taken from its own request before the gateway adds "
+                         "anything: the gateway's headers always go on")),
     Attack("exchanged-token-elsewhere", "a delegated token for todos used at shares",
            _all(REFUSED, "401 wrong-audience: an exchanged token names one audience")),
     Attack("on-behalf-of-wrong-client", "reminders' own token plus `X-On-Behalf-Of: alice`, straight to todos",
@@ -180,7 +187,3 @@ ATTACKS: tuple[Attack, ...] = (
 def cells() -> list[tuple[str, str]]:
     """Every (mode, attack) pair with an expectation, for the built modes."""
     return [(mode, attack.id) for attack in ATTACKS for mode in attack.expect]
-
-
-def built_modes() -> list[str]:
-    return [m.name for m in MODES if m.built]

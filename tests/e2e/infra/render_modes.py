@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from tests.e2e.infra.matrix import ACCEPTED, ATTACKS, MODES
+from authz import Mode
+from authz._signed_headers import CLOCK_SKEW_SECONDS
+from devstack.modes_data import modes_data
+from tests.e2e.infra.matrix import ACCEPTED, ATTACKS, COST, built_modes
 
 
 def render() -> str:
@@ -15,19 +18,42 @@ def render() -> str:
         "`make up MODE=…`). Dan Moore's *Auth Considerations for Kubernetes* names the first four (trust,",
         "passthrough, re-issue, full extraction); Curity's *Concepts for Serving Identities in a Kubernetes",
         "Environment* adds the phantom token. In every mode the gateway validates the edge token for the",
-        "routed service and drops every identity header a client sent.",
+        "routed service, accepts only a user's own token from an *edge client* (`GATEWAY_EDGE_CLIENTS`; the",
+        "demo realm marks them `edge = true`) — never a service's client-credentials token or a delegated one",
+        "— and drops every identity header a client sent. It routes, forwards and (in `extract`) signs one",
+        "canonical form of the path (libs/authz/src/authz/_canonical.py).",
+        "",
+        "Each mode is one module on each side, chosen once from a registry keyed by `Mode`: what the edge",
+        "accepts and hands on (`gateway.modes`), and how a service learns who calls (`authz.modes`). What",
+        "cannot import Python (the Tiltfile, the Kustomize checks) reads `k8s/components/modes/modes.json`,",
+        "generated from both registries by `make docs`.",
         "",
         "| mode | what the gateway does | what a service sees | what an attacker can do | cost |",
         "|---|---|---|---|---|",
     ]
-    for mode in MODES:
-        if not mode.built:
-            out.append(f"| `{mode.name}` | {mode.gateway} | {mode.service_sees} | *not built yet* | {mode.cost} |")
-            continue
-        wins = [a.title for a in ATTACKS if a.expect.get(mode.name, ("", ""))[0] == ACCEPTED]
+    data = modes_data()["modes"]
+    for mode in Mode:
+        info = data[mode.value]
+        wins = [a.title for a in ATTACKS if a.expect.get(mode.value, ("", ""))[0] == ACCEPTED]
         can = "; ".join(wins) if wins else "none of the attacks below"
-        out.append(f"| `{mode.name}` | {mode.gateway} | {mode.service_sees} | {can} | {mode.cost} |")
-    built = [m.name for m in MODES if m.built]
+        out.append(f"| `{mode.value}` | {info['gateway']['does']} | {info['service']['sees']} | {can} | "
+                   f"{COST[mode.value]} |")  # fmt: skip
+    out += ["", "## Where each mode lives", "", "| mode | at the edge | at a service |", "|---|---|---|"]
+    for mode in Mode:
+        edge, service = data[mode.value]["gateway"]["module"], data[mode.value]["service"]["module"]
+        out.append(f"| `{mode.value}` | [{edge}](../{edge}) | [{service}](../{service}) |")
+    out += [
+        "",
+        "In `extract` the signature covers who the user is, the target service, the method, the canonical path",
+        "and query, a SHA-256 of the body, a timestamp and a nonce the gateway makes per forwarded request. A",
+        f"service accepts a signature dated `t` when `-{CLOCK_SKEW_SECONDS:g} s <= now - t <= max age + "
+        f"{CLOCK_SKEW_SECONDS:g} s` (max age `AUTHZ_EXTRACT_MAX_AGE_SECONDS`, 30 s), and each nonce once: it",
+        "remembers nonces until their signature would be stale anyway, at most `AUTHZ_EXTRACT_NONCE_CACHE_SIZE`",
+        "of them (beyond that it answers 503 rather than forget one early). Keys shorter than 32 bytes, empty or",
+        "whitespace stop the service (`AUTHZ_EXTRACT_KEY`) and the gateway (`GATEWAY_EXTRACT_KEYS[<service>]`) at",
+        "start-up, and so does one key given to two services.",
+    ]
+    built = built_modes()
     out += [
         "",
         "## The attack matrix",
@@ -55,8 +81,9 @@ def render() -> str:
             out.append(f"- **{attack.title}** — {parts}.")
     out += [
         "",
-        "Not built yet: `reissue` and `phantom` (issue #4, second part), and the mesh (issue #5), which",
-        "turns the `trust` mode's accepted forgery into a refusal: the mTLS peer must be the gateway.",
+        "The matrix runs without the mesh. With it (`make up MESH=1`, docs/mesh.md) a service also checks that",
+        "the mTLS peer agrees with the credential: in `trust` a forged token then counts only from the gateway",
+        "peer (tests/e2e/test_mesh.py).",
         "",
     ]
     return "\n".join(out)

@@ -5,6 +5,7 @@ Verify access tokens (JWKS from OIDC discovery, parsed once, refetched on an unk
 with RFC 9457 problem bodies. See libs/authz/README.md.
 """
 
+from authz._canonical import BadTarget, canonical_path, canonical_query, canonical_target
 from authz._client import OAuthClient, OutboundAuthError
 from authz._fastapi import STATE_KEY, Authenticator, bearer_token, get_principal, require
 from authz._jwks import JwksCache, KeySource, StaticKeySource
@@ -18,7 +19,15 @@ from authz._problems import (
     problem,
 )
 from authz._settings import AuthzSettings, Mode
-from authz._signed_headers import SignedIdentity, is_identity_header, sign_identity, verify_identity
+from authz._signed_headers import (
+    NonceCache,
+    SignedIdentity,
+    SignedRequest,
+    check_key,
+    is_identity_header,
+    sign_identity,
+    verify_identity,
+)
 from authz._unix_sockets import unix_socket_mounts
 from authz._verify import ACCESS_TOKEN_TYPES, TokenVerifier, peek_issuer
 from authz.exceptions import (
@@ -39,9 +48,12 @@ from authz.exceptions import (
     MissingRole,
     MissingScope,
     MissingToken,
+    NotAnEdgeToken,
     NotAuthenticated,
     NotDelegated,
     PeerMismatch,
+    ReplayCacheFull,
+    ReplayedSignature,
     TokenNotYetValid,
     UnknownKey,
     WrongAudience,
@@ -59,6 +71,7 @@ __all__ = [
     "Authenticator",
     "AuthzError",
     "AuthzSettings",
+    "BadTarget",
     "ConfigurationError",
     "DelegationRefused",
     "DisallowedAlgorithm",
@@ -79,6 +92,8 @@ __all__ = [
     "MissingScope",
     "MissingToken",
     "Mode",
+    "NonceCache",
+    "NotAnEdgeToken",
     "NotAuthenticated",
     "NotDelegated",
     "OAuthClient",
@@ -86,7 +101,10 @@ __all__ = [
     "PeerMismatch",
     "Principal",
     "ProblemResponse",
+    "ReplayCacheFull",
+    "ReplayedSignature",
     "SignedIdentity",
+    "SignedRequest",
     "Source",
     "StaticKeySource",
     "TokenNotYetValid",
@@ -99,6 +117,10 @@ __all__ = [
     "WrongTokenType",
     "authz_error_response",
     "bearer_token",
+    "canonical_path",
+    "canonical_query",
+    "canonical_target",
+    "check_key",
     "get_principal",
     "install_problem_handlers",
     "is_identity_header",

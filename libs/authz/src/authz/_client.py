@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import httpx
 
 from authz._principal import Kind, Principal
-from authz._settings import AuthzSettings, Mode
+from authz._settings import AuthzSettings
+from authz.modes import service_mode
 
 log = logging.getLogger("authz.client")
 
@@ -103,15 +104,15 @@ class OAuthClient:
 
     def for_user(self, principal: Principal, audience: str, scope: str) -> httpx.Auth:
         """Call `audience` for the user behind `principal`: by exchanging their token (delegation), or, in
-        the `extract` mode — where this service never sees a user token — with its own token plus
-        `X-On-Behalf-Of` (the trusted-subsystem fallback, which the callee honours only in that mode)."""
+        a mode where no user token reaches this service (`ServiceMode.trusted_subsystem`), with its own
+        token plus `X-On-Behalf-Of` (the trusted-subsystem fallback, which the callee honours only there)."""
         if principal.token is not None:
             return self.token_exchange(principal.token, audience, scope)
-        if principal.mode is Mode.EXTRACT and principal.kind is Kind.USER:
+        if service_mode(principal.mode).trusted_subsystem and principal.kind is Kind.USER:
             key = (GRANT_CLIENT_CREDENTIALS, audience, scope)
             form = {"audience": audience, "scope": scope}
             return _OAuthAuth(self, key, form, extra_headers={"X-On-Behalf-Of": principal.subject})
-        # No user token and no extract mode: no call — a service never acts for a user who is not present.
+        # No user token and no trusted-subsystem mode: no call — a service never acts for a user who is not present.
         raise OutboundAuthError("there is no user token to act on")
 
     def metrics(self) -> dict[str, float]:

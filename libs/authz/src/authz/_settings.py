@@ -21,17 +21,14 @@ ASYMMETRIC_ALGORITHMS = frozenset({"ES256", "ES384", "ES512", "RS256", "RS384", 
 
 
 class Mode(enum.StrEnum):
-    """How tokens are handled at the gateway boundary (docs/boundary-modes.md)."""
+    """How tokens are handled at the gateway boundary (docs/boundary-modes.md). What each mode does is in
+    one module per side: `authz.modes.<mode>` (services) and `gateway.modes.<mode>` (the edge)."""
 
     TRUST = "trust"
     PASSTHROUGH = "passthrough"
     REISSUE = "reissue"
     EXTRACT = "extract"
     PHANTOM = "phantom"
-
-
-#: The modes this build implements on the inbound side.
-IMPLEMENTED_MODES = frozenset(Mode)
 
 
 class AuthzSettings(BaseSettings):
@@ -75,9 +72,11 @@ class AuthzSettings(BaseSettings):
     #: `trust` without the mesh lets anyone who can reach a service forge a user. Refused unless this
     #: says, in so many words, that this is a demo.
     insecure_demo: bool = False
-    #: `extract`: this service's key for the gateway's signed identity headers, and how old they may be.
+    #: `extract`: this service's key for the gateway's signed requests (at least 32 bytes), how old a
+    #: signature may be, and how many nonces of fresh signatures are remembered (each is accepted once).
     extract_key: SecretStr | None = None
-    extract_max_age_seconds: float = Field(default=30.0, gt=0)
+    extract_max_age_seconds: float = Field(default=30.0, gt=0, le=300)
+    extract_nonce_cache_size: int = Field(default=200_000, ge=1)
     #: `extract` only: clients whose own token plus `X-On-Behalf-Of` stands for a user (the trusted
     #: subsystem fallback, for a service that never receives the user's token in this mode).
     on_behalf_of_clients: list[str] = Field(default_factory=lambda: ["shares"])
@@ -119,26 +118,7 @@ class AuthzSettings(BaseSettings):
         base = (self.identity_url or self.issuer).rstrip("/")
         return f"{base}/.well-known/openid-configuration"
 
-    def check_mode_implemented(self) -> None:
-        if self.mode not in IMPLEMENTED_MODES:
-            raise ConfigurationError(
-                f"boundary mode {self.mode.value!r} is not implemented in this build; "
-                f"implemented: {', '.join(sorted(m.value for m in IMPLEMENTED_MODES))}"
-            )
-
-    def check_service_mode(self) -> None:
-        """What a service (not the gateway) needs to run in its mode; it refuses to start otherwise."""
-        self.check_mode_implemented()
-        if self.mode is Mode.TRUST and not (self.mesh or self.insecure_demo):
-            raise ConfigurationError(
-                "trust mode without the mesh accepts any token anyone sends, unverified: turn the mesh on "
-                "(AUTHZ_MESH=true), or set AUTHZ_INSECURE_DEMO=true to run it as the demo of what goes wrong"
-            )
-        if self.mode is Mode.EXTRACT and self.extract_key is None:
-            raise ConfigurationError("extract mode needs AUTHZ_EXTRACT_KEY, this service's key for the gateway")
-        if self.mode is Mode.REISSUE and not (self.gateway_issuer and self.gateway_jwks_url):
-            raise ConfigurationError(
-                "reissue mode needs AUTHZ_GATEWAY_ISSUER and AUTHZ_GATEWAY_JWKS_URL: user tokens come from the gateway"
-            )
+    def check_issuers(self) -> None:
+        """Refuse settings under which two issuers could not be told apart."""
         if self.gateway_issuer is not None and self.gateway_issuer == self.issuer:
             raise ConfigurationError("AUTHZ_GATEWAY_ISSUER must differ from AUTHZ_ISSUER: they are told apart by iss")

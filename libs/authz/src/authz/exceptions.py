@@ -108,6 +108,26 @@ class InactiveToken(NotAuthenticated):
     slug = "inactive-token"
 
 
+class ReplayedSignature(NotAuthenticated):
+    """`extract`: this signed request was received before (its nonce is spent): a replay."""
+
+    slug = "replayed-signature"
+
+
+class NotAnEdgeToken(NotAuthenticated):
+    """The gateway takes only users' own tokens from edge clients: not a delegated or a service's token."""
+
+    slug = "not-an-edge-token"
+
+
+class ReplayCacheFull(AuthzError):
+    """`extract`: more fresh signed requests arrived than this service remembers nonces for; try again."""
+
+    status_code = 503
+    oauth_error = None
+    slug = "replay-cache-full"
+
+
 class IssuerUnavailable(AuthzError):
     """The issuer could not be asked about the token now; the token may be fine, so this is not a 401."""
 

@@ -1,11 +1,14 @@
 """The gateway's hot path, as plain ASGI: the token boundary, then the forward.
 
-`TokenBoundaryMiddleware` runs for every `/api/<service>/…` request, in every mode:
-1. it removes every identity header the client sent (`X-User-Id`, `X-Roles`, `X-Scopes`, the gateway
-   signature headers, `X-On-Behalf-Of`, `X-Forwarded-Client-Cert`, in any case and with `_` for `-`) and
-   the client's `Authorization`;
-2. it validates the edge token for the routed service (its `aud` must name that service);
-3. it asks the mode's strategy what the service receives instead, and hands on to `Proxy`.
+`TokenBoundaryMiddleware` runs for every `/api/<service>/…` request, in every mode, and is the same in
+every mode (the mode is one `EdgeMode` object, gateway/modes/):
+1. it finds the routed service and the target from one form of the path, the canonical one
+   (authz._canonical), which is also what it forwards and what a service sees, with or without the mesh;
+2. it validates the edge token for the routed service (its `aud` must name that service) and refuses
+   anything but a user's own token from an edge client;
+3. it asks the mode what the service receives, and hands the request on to `Proxy` without any identity
+   header the client sent (`X-User-Id`, `X-Roles`, `X-Scopes`, the gateway signature headers,
+   `X-On-Behalf-Of`, `X-Forwarded-Client-Cert`, in any case and with `_` for `-`) or its `Authorization`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -22,15 +26,22 @@ from starlette.requests import Request
 import authz
 from gateway.forward import NOT_FORWARDED_REQUEST, BodyTooLarge, UpstreamFailed, connection_listed, read_body
 from gateway.modes import Edge
+from gateway.runtime import Runtime
 
 log = logging.getLogger("gateway")
 
 Scope = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 API_PREFIX = "/api/"
 REALM = "gateway"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+#: Headers only the gateway sets on a forwarded request; a client's are dropped, whatever it listed.
+SET_BY_GATEWAY = frozenset({"authorization", "x-request-id", "x-forwarded-for"})
+FORWARD_KEY = "gateway.forward"
 
 
 def split_api_path(path: str) -> tuple[str, str]:
@@ -40,17 +51,43 @@ def split_api_path(path: str) -> tuple[str, str]:
 
 
 def raw_path(scope: Scope) -> str:
-    """The path exactly as the client sent it (percent-escapes intact): forwarded as is, never re-decoded,
-    so `%3F` stays part of the path and `%2E%2E` cannot climb out of the routed service."""
+    """The path exactly as the client sent it (percent-escapes intact)."""
     raw = scope.get("raw_path")
     return raw.decode("latin-1") if raw else scope["path"]
 
 
-def has_dot_segment(path: str) -> bool:
-    return any(segment in (".", "..") for segment in path.split("/"))
+class BadRoute(Exception):
+    def __init__(self, status: int, slug: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.slug, self.detail = status, slug, detail
 
 
-async def send_problem(send, status: int, slug: str, detail: str, headers: dict[str, str] | None = None) -> None:
+@dataclass(frozen=True)
+class Route:
+    service: str
+    #: `/<service>/…?query`, canonical: what is forwarded, signed (extract) and seen by the service.
+    target: str
+
+
+def route_of(scope: Scope) -> Route:
+    """The routed service and the target, both from the canonical form of the path the client sent."""
+    raw = raw_path(scope)
+    # `/api/<service>` exactly as sent: no escape (`/api/%74odos`), no empty segment (`/api//todos`).
+    segments = raw.split("/", 3)[1:3]
+    if "%" in "".join(segments):
+        raise BadRoute(400, "bad-path", "the service name in the path may not be percent-encoded")
+    if len(segments) < 2 or segments[0] != "api" or not segments[1]:
+        raise BadRoute(404, "not-found", "no service by that name behind this gateway")
+    try:
+        path = authz.canonical_path(raw)
+        query = authz.canonical_query(scope.get("query_string", b"").decode("latin-1"))
+    except authz.BadTarget as e:
+        raise BadRoute(400, "bad-path", str(e)) from None
+    service, rest = split_api_path(path)
+    return Route(service, f"/{service}{rest}" + (f"?{query}" if query else ""))
+
+
+async def send_problem(send: Send, status: int, slug: str, detail: str, headers: dict[str, str] | None = None) -> None:
     body = json.dumps({"type": authz.TYPE_PREFIX + slug, "title": _TITLES.get(status, "Error"), "status": status,
                        "detail": detail}).encode()  # fmt: skip
     raw = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
@@ -61,87 +98,111 @@ async def send_problem(send, status: int, slug: str, detail: str, headers: dict[
 
 _TITLES = {
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 413: "Content Too Large",
-    502: "Bad Gateway", 504: "Gateway Timeout",
+    502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
 }  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Forward:
+    """A request through the boundary, ready to go to its service."""
+
+    service: str
+    target: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    request_id: str
+
+
+def forwarded_headers(scope: Scope, added: list[tuple[str, str]], request_id: str) -> list[tuple[str, str]]:
+    """The client's headers without credentials, identity claims and hop-by-hop ones, then the gateway's.
+
+    The names the client listed in `Connection` (RFC 9110 section 7.6.1) are worked out from the client's
+    request alone, before anything is added: a client's `Connection: authorization` drops its own
+    Authorization, never the one the gateway sets."""
+    client = scope["headers"]
+    listed = connection_listed(client)
+    kept = []
+    for raw_name, raw_value in client:
+        name = raw_name.decode("latin-1").lower()
+        if name in NOT_FORWARDED_REQUEST or name in listed or name in SET_BY_GATEWAY or authz.is_identity_header(name):
+            continue
+        kept.append((name, raw_value.decode("latin-1")))
+    kept += added
+    kept.append(("x-request-id", request_id))
+    # The gateway is the edge: the address it saw is the only one it vouches for (a client-sent
+    # X-Forwarded-For would let anyone claim any address).
+    peer = scope.get("client")
+    if peer:
+        kept.append(("x-forwarded-for", peer[0]))
+    return kept
+
+
 class TokenBoundaryMiddleware:
-    """Pure ASGI middleware: strip, validate, apply the mode. `runtime` holds the verifiers and strategy
+    """Pure ASGI middleware: route, validate, apply the mode. `runtime` holds the verifiers and the mode
     (built in the lifespan), so this object can be created before the app starts."""
 
-    def __init__(self, app: ASGIApp, *, runtime: Any) -> None:
+    def __init__(self, app: ASGIApp, *, runtime: Runtime) -> None:
         self.app = app
         self.runtime = runtime
 
-    async def __call__(self, scope: Scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # One request id for the whole exchange, refusals included, so a learner can follow any request.
         request_id = _request_id(scope["headers"])
-        scope = {**scope, "gateway.request_id": request_id}
         tagged = {"x-request-id": request_id}
-        if has_dot_segment(scope["path"]):
-            await send_problem(send, 400, "bad-path", "dot segments are not allowed in the path", tagged)
+        try:
+            route = route_of(scope)
+        except BadRoute as bad:
+            await send_problem(send, bad.status, bad.slug, bad.detail, tagged)
             return
-        service, _ = split_api_path(scope["path"])
-        verifier = self.runtime.verifiers.get(service)
+        verifier = self.runtime.verifiers.get(route.service)
         if verifier is None:
             await send_problem(send, 404, "not-found", "no service by that name behind this gateway", tagged)
             return
-        kept = [(k, v) for k, v in scope["headers"] if not authz.is_identity_header(k.decode("latin-1"))]
         try:
-            token = authz.bearer_token(Request(scope))
-            token, principal = await self.runtime.admit(verifier, token)
-            outbound = await self.runtime.boundary.outbound(Edge(service, token, principal))
+            token, principal = await self.runtime.admit(verifier, authz.bearer_token(Request(scope)))
         except authz.AuthzError as error:
-            response = authz.authz_error_response(error, realm=REALM, instance=scope["path"])
-            response.headers["x-request-id"] = request_id
-            await response(scope, receive, send)
+            await self._refuse(error, scope, receive, send, request_id)
             return
-        headers = [(k, v) for k, v in kept if k != b"authorization"]
-        headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in outbound]
-        await self.app({**scope, "headers": headers, "gateway.service": service}, receive, send)
+        limit = self.runtime.settings.max_body_bytes
+        try:
+            body = await read_body(receive, limit)
+        except BodyTooLarge:
+            await send_problem(send, 413, "content-too-large", f"the body is larger than {limit} bytes", tagged)
+            return
+        edge = Edge(route.service, token, principal, scope["method"], route.target, body)
+        try:
+            outbound = await self.runtime.mode.outbound(edge)
+        except authz.AuthzError as error:
+            await self._refuse(error, scope, receive, send, request_id)
+            return
+        forward = Forward(route.service, route.target, forwarded_headers(scope, outbound, request_id), body, request_id)
+        await self.app({**scope, FORWARD_KEY: forward}, receive, send)
+
+    @staticmethod
+    async def _refuse(error: authz.AuthzError, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        response = authz.authz_error_response(error, realm=REALM, instance=scope["path"])
+        response.headers["x-request-id"] = request_id
+        await response(scope, receive, send)
 
 
 class Proxy:
-    """Forwards the (already bounded) request to its service and streams the answer back."""
+    """Forwards the bounded request to its service and streams the answer back."""
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    async def __call__(self, scope: Scope, receive, send) -> None:
-        settings = self.runtime.settings
-        service, rest = split_api_path(raw_path(scope))
-        request_id = scope.get("gateway.request_id") or _request_id(scope["headers"])
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        forward: Forward = scope[FORWARD_KEY]
+        url = self.runtime.settings.upstreams[forward.service].rstrip("/") + forward.target
+        tagged = {"x-request-id": forward.request_id}
         try:
-            body = await read_body(receive, settings.max_body_bytes)
-        except BodyTooLarge:
-            detail = f"the body is larger than {settings.max_body_bytes} bytes"
-            await send_problem(send, 413, "content-too-large", detail, {"x-request-id": request_id})
-            return
-        listed = connection_listed(scope["headers"])
-        headers = [
-            (k.decode("latin-1"), v.decode("latin-1"))
-            for k, v in scope["headers"]
-            if k.decode("latin-1") not in NOT_FORWARDED_REQUEST and k.decode("latin-1") not in listed
-            and k not in (b"x-request-id", b"x-forwarded-for")
-        ]  # fmt: skip
-        headers.append(("x-request-id", request_id))
-        # The gateway is the edge: the address it saw is the only one it vouches for (a client-sent
-        # X-Forwarded-For would let anyone claim any address).
-        client = scope.get("client")
-        if client:
-            headers.append(("x-forwarded-for", client[0]))
-        query = scope.get("query_string", b"")
-        url = f"{settings.upstreams[service].rstrip('/')}/{service}{rest}" + (
-            f"?{query.decode('latin-1')}" if query else ""
-        )
-        try:
-            answer = await self.runtime.forwarder.forward(scope["method"], url, headers, body)
+            answer = await self.runtime.forwarder.forward(scope["method"], url, forward.headers, forward.body)
         except UpstreamFailed as failure:
             slug = "upstream-unavailable" if failure.status == 502 else "upstream-timeout"
-            await send_problem(send, failure.status, slug, failure.detail, {"x-request-id": request_id})
+            await send_problem(send, failure.status, slug, failure.detail, tagged)
             return
         out = [(k, v) for k, v in answer.headers if k.lower() != b"x-request-id"]
-        out += [(b"content-length", str(len(answer.body)).encode()), (b"x-request-id", request_id.encode())]
+        out += [(b"content-length", str(len(answer.body)).encode()), (b"x-request-id", forward.request_id.encode())]
         await send({"type": "http.response.start", "status": answer.status, "headers": out})
         await send({"type": "http.response.body", "body": answer.body})
 
@@ -162,7 +223,7 @@ class GatewayApp:
         self.api = api
         self.ops = ops
 
-    async def __call__(self, scope: Scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(API_PREFIX):
             await self.api(scope, receive, send)
         else:

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     )
     #: The audience an edge token must name to be routed to each service (default: the service's name).
     audiences: dict[str, str] = Field(default_factory=dict)
+    #: The OAuth clients whose users' tokens the edge accepts (the demo realm marks them `edge = true`; with
+    #: another IdP, name its front-end clients here). Anything else — a service's client-credentials token,
+    #: a delegated token (with `act`), a token of any other client — is refused at the edge. Required.
+    edge_clients: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     upstream_timeout_seconds: float = Field(default=10.0, gt=0)
     connect_timeout_seconds: float = Field(default=2.0, gt=0)

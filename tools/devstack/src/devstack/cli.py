@@ -12,8 +12,11 @@ from pathlib import Path
 
 import httpx
 
+from authz import Mode
+from authz.modes import service_mode
 from devstack.ports import is_free
-from devstack.suite import MODES, Suite, SuiteConfig, SuiteError, secret_env_name
+from devstack.suite import DEFAULT_MODE, MODES, Suite, SuiteConfig, SuiteError, secret_env_name
+from gateway.modes import gateway_mode
 
 RUN_DIR = Path(".run")
 USERS = (("alice", "alice", "user"), ("bob", "bob", "user"), ("carol", "carol", "user, admin"))
@@ -60,20 +63,25 @@ def _banner(suite: Suite) -> str:
         f"curl -s {cfg.url('identity')}/token -d grant_type=password -d client_id=todo-cli "
         "-d username=alice -d password=alice"
     )
+    service_side, edge_side = service_mode(Mode(cfg.mode)), gateway_mode(Mode(cfg.mode))
     warning = []
-    if cfg.mode == "trust" and not cfg.mesh:
+    if service_side.unsafe_without_mesh and not cfg.mesh:
         warning = [
             "",
-            "!!! TRUST MODE WITHOUT THE MESH — INSECURE DEMO !!!",
-            "!!! todos, shares and reminders decode tokens WITHOUT checking signatures: anyone who can reach",
-            "!!! them (ports 8001-8003) can forge any user. This is the lesson of the mode; never deploy it.",
+            f"!!! {cfg.mode.upper()} MODE WITHOUT THE MESH — INSECURE DEMO !!!",
+            "!!! todos, shares and reminders trust whatever reaches them: anyone who can reach them",
+            "!!! (ports 8001-8003) can forge any user. This is the lesson of the mode; never deploy it.",
         ]
-    notes = {
-        "reissue": f"Mode reissue: services get the gateway's internal tokens (30 s, one audience); its JWKS is "
-                   f"{cfg.url('gateway')}/.well-known/jwks.json",
-        "extract": "Mode extract: services get signed X-User-* headers, never the token.",
-        "phantom": "Mode phantom: todo-cli tokens are opaque; only the gateway resolves them (services answer 401).",
-    }  # fmt: skip
+    notes = [
+        f"Mode {cfg.mode}: the gateway {edge_side.summary};",
+        f"  a service sees {service_side.summary}.",
+        *([f"  The gateway's JWKS: {cfg.url('gateway')}/.well-known/jwks.json"] if edge_side.issues_tokens else []),
+        *(
+            ["  Edge clients get opaque tokens; only the gateway resolves them."]
+            if edge_side.opaque_edge_tokens
+            else []
+        ),
+    ]
     return "\n".join([
         *warning,
         "",
@@ -86,7 +94,7 @@ def _banner(suite: Suite) -> str:
         "Get a token for alice:",
         f"  {token_cmd}",
         f"Generated client secrets for this run: {cfg.run_dir}/dev-secrets.env",
-        *([notes[cfg.mode]] if cfg.mode in notes else []),
+        *notes,
         "",
     ])  # fmt: skip
 
@@ -149,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="devstack", description="Run todo-suite locally, no cluster needed.")
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="start the whole suite in the foreground")
-    p_up.add_argument("--mode", choices=MODES, default=os.environ.get("MODE") or "passthrough")
+    p_up.add_argument("--mode", choices=MODES, default=os.environ.get("MODE") or DEFAULT_MODE)
     p_up.add_argument(
         "--mesh",
         action="store_true",

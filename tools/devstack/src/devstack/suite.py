@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +25,24 @@ from typing import IO
 
 import httpx
 
+from authz import Mode
+from authz.modes import service_mode
 from devstack.mesh import APPS, GATEWAY_JWKS_PATH, INTROSPECT_PATH, LocalMesh
 from devstack.ports import is_free
+from gateway.modes import gateway_mode
+from identity.settings import DEMO_REALM
 
 #: Confidential clients of the demo realm (services/identity/src/identity/demo_realm.toml).
 CONFIDENTIAL_CLIENTS = ("reminders", "shares", "gateway", "identity-admin")
-MODES = ("trust", "passthrough", "reissue", "extract", "phantom")
+#: The boundary modes, as named on the command line (`make up MODE=…`).
+MODES = tuple(mode.value for mode in Mode)
+DEFAULT_MODE = Mode.PASSTHROUGH.value
+
+
+def edge_clients() -> list[str]:
+    """The demo realm's edge clients (`edge = true`): those whose users' tokens the gateway accepts."""
+    realm = tomllib.loads(DEMO_REALM.read_text())
+    return [client["client_id"] for client in realm.get("clients", []) if client.get("edge")]
 
 
 def secret_env_name(client_id: str) -> str:
@@ -100,7 +113,7 @@ class SuiteConfig:
         }
     )  # fmt: skip
     database_urls: dict[str, str] = field(default_factory=dict)  # default: SQLite files in run_dir
-    mode: str = "passthrough"
+    mode: str = DEFAULT_MODE
     #: Publish-first rotation: the delay between a key appearing in the JWKS and signing.
     key_publish_delay_seconds: float = 10.0
     jwks_min_refetch_seconds: float = 5.0
@@ -136,9 +149,14 @@ def generate_secrets() -> dict[str, str]:
     return {client: secrets.token_urlsafe(24) for client in CONFIDENTIAL_CLIENTS}
 
 
+def extract_key() -> str:
+    """A fresh key for the gateway's signed requests to one service: 32 random bytes, 43 characters."""
+    return secrets.token_urlsafe(32)
+
+
 def generate_extract_keys() -> dict[str, str]:
-    """A fresh key per service for the gateway's signed identity headers (development only)."""
-    return {service: secrets.token_urlsafe(32) for service in API_SERVICES}
+    """A fresh key per service for the gateway's signed requests (development only)."""
+    return {service: extract_key() for service in API_SERVICES}
 
 
 def gateway_jwks_url(config: SuiteConfig) -> str:
@@ -164,17 +182,26 @@ def service_specs(
     sidecars just before it."""
     if config.mode not in MODES:
         raise ValueError(f"unknown mode {config.mode!r}; one of {', '.join(MODES)}")
+    # What the mode needs of the suite comes from the two registries (authz.modes, gateway.modes).
+    service_side, edge_side = service_mode(Mode(config.mode)), gateway_mode(Mode(config.mode))
     issuer = config.url("identity")
     extract_keys = extract_keys or generate_extract_keys()
+    edge = edge_clients()
     common = {
         "AUTHZ_ISSUER": issuer,
         "AUTHZ_MODE": config.mode,
         "AUTHZ_JWKS_MIN_REFETCH_SECONDS": str(config.jwks_min_refetch_seconds),
         "PYTHONUNBUFFERED": "1",
-        # Without the mesh a service cannot tell the gateway from anyone else: trust mode then runs only
-        # as the demo of what goes wrong (and says so loudly in its log). With it, the gateway peer is trusted.
-        **({"AUTHZ_MESH": "true"} if mesh else {"AUTHZ_INSECURE_DEMO": "true"} if config.mode == "trust" else {}),
-        **(reissue_env(config) if config.mode == "reissue" else {}),
+        # Without the mesh a service cannot tell the gateway from anyone else: a mode that then trusts anyone
+        # runs only as the demo of what goes wrong (and says so loudly in its log). With it, the peer decides.
+        **(
+            {"AUTHZ_MESH": "true"}
+            if mesh
+            else {"AUTHZ_INSECURE_DEMO": "true"}
+            if service_side.unsafe_without_mesh
+            else {}
+        ),
+        **(reissue_env(config) if edge_side.issues_tokens else {}),
         **config.extra_env,
     }
     identity_env = {
@@ -185,12 +212,12 @@ def service_specs(
         "IDENTITY_ALLOW_PASSWORD_GRANT": "true",
         "IDENTITY_KEY_PUBLISH_DELAY_SECONDS": str(config.key_publish_delay_seconds),
         **{secret_env_name(c): s for c, s in client_secrets.items()},
-        # phantom: the workshop CLI gets opaque tokens; the JWTs stay inside.
-        **({"IDENTITY_OPAQUE_TOKEN_CLIENTS": json.dumps(["todo-cli"])} if config.mode == "phantom" else {}),
+        # phantom: the edge clients get opaque tokens; the JWTs stay inside.
+        **({"IDENTITY_OPAQUE_TOKEN_CLIENTS": json.dumps(edge)} if edge_side.opaque_edge_tokens else {}),
         # reissue: services exchange the gateway's internal tokens here (shares acting for a user at todos).
         **(
             {"IDENTITY_TRUSTED_SUBJECT_ISSUERS": json.dumps({config.url("gateway"): gateway_jwks_url(config)})}
-            if config.mode == "reissue"
+            if edge_side.issues_tokens
             else {}
         ),
     }
@@ -229,13 +256,13 @@ def service_specs(
             {svc: config.url(svc) for svc in API_SERVICES}
             | {name: url for name, (url, _) in config.extra_upstreams.items()}
         ),
+        # The clients whose users' tokens the edge accepts: those the realm marks `edge = true`.
+        "GATEWAY_EDGE_CLIENTS": json.dumps(edge),
         # The gateway's own client at identity (phantom: it introspects opaque tokens).
         "GATEWAY_CLIENT_SECRET": client_secrets["gateway"],
         "GATEWAY_PHANTOM_CACHE_SECONDS": str(config.phantom_cache_seconds),
         "GATEWAY_AUDIENCES": json.dumps({name: aud for name, (_, aud) in config.extra_upstreams.items()}),
-        "GATEWAY_EXTRACT_KEYS": json.dumps(
-            extract_keys | {name: secrets.token_urlsafe(32) for name in config.extra_upstreams}
-        ),
+        "GATEWAY_EXTRACT_KEYS": json.dumps(extract_keys | {name: extract_key() for name in config.extra_upstreams}),
     }
     envs = {"identity": identity_env, "todos": todos_env, "reminders": reminders_env, "shares": shares_env,
             "gateway": gateway_env}  # fmt: skip
@@ -267,9 +294,10 @@ def service_specs(
 def mesh_env(config: SuiteConfig, mesh: LocalMesh) -> dict[str, dict[str, str]]:
     """With the mesh, every call between the apps leaves through the caller's sidecar (devstack/mesh.py)."""
     env: dict[str, dict[str, str]] = {name: mesh.unix_sockets_env(name) for name in APPS}
+    gateway_issues_tokens = gateway_mode(Mode(config.mode)).issues_tokens
     for name in ("todos", "reminders", "shares", "gateway"):
         env[name] |= mesh.identity_env(name)
-        if config.mode == "reissue" and name != "gateway":
+        if gateway_issues_tokens and name != "gateway":
             env[name]["AUTHZ_GATEWAY_JWKS_URL"] = mesh.out(name, "gateway", GATEWAY_JWKS_PATH)
     env["reminders"]["REMINDERS_TODOS_URL"] = mesh.out("reminders", "todos")
     env["shares"]["SHARES_TODOS_URL"] = mesh.out("shares", "todos")
@@ -279,7 +307,7 @@ def mesh_env(config: SuiteConfig, mesh: LocalMesh) -> dict[str, dict[str, str]]:
         # Test doubles behind the gateway (the attack matrix's spy) are not workloads of the mesh.
         | {name: url for name, (url, _) in config.extra_upstreams.items()}
     )
-    if config.mode == "reissue":
+    if gateway_issues_tokens:
         gateway_jwks = mesh.out("identity", "gateway", GATEWAY_JWKS_PATH)
         env["identity"]["IDENTITY_TRUSTED_SUBJECT_ISSUERS"] = json.dumps({config.url("gateway"): gateway_jwks})
     return env

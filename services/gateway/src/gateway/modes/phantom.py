@@ -19,6 +19,8 @@ import httpx
 import jwt
 
 import authz
+from authz import Mode
+from gateway.modes._base import BuildContext, Edge, EdgeMode, GatewayMode
 
 JWT_MEDIA_TYPE = "application/jwt"
 
@@ -106,3 +108,61 @@ class PhantomResolver:
         self._cache[key] = (resolved, min(self._clock() + self._max_age, exp))
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
+
+
+class ResolveOpaqueTokens:
+    """The edge step of phantom: the client's opaque token becomes the JWT it stands for, which is then
+    verified like any edge JWT and forwarded."""
+
+    def __init__(self, resolver: PhantomResolver) -> None:
+        self.resolver = resolver
+
+    async def admit(self, token: str) -> str:
+        return await self.resolver.resolve(token)
+
+    async def outbound(self, edge: Edge) -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {edge.token}")]
+
+    def metrics(self) -> dict[str, float]:
+        # The cache keeps this at about one per token per window.
+        return {"gateway_introspections_total": self.resolver.introspections}
+
+    def jwks(self) -> None:
+        return None
+
+
+async def _build(ctx: BuildContext) -> EdgeMode:
+    settings, s = ctx.settings, ctx.settings.authz
+    if settings.client_secret is None:
+        raise authz.ConfigurationError("phantom mode needs GATEWAY_CLIENT_SECRET: the gateway introspects tokens")
+    url = settings.introspection_url
+    if url is None:
+        try:
+            discovery = (await ctx.http.get(s.discovery_url)).raise_for_status().json()
+        except (httpx.HTTPError, ValueError) as e:
+            raise authz.ConfigurationError(
+                f"phantom mode: identity's discovery ({s.discovery_url}) could not be read for the "
+                f"introspection endpoint: {type(e).__name__}; set GATEWAY_INTROSPECTION_URL or start identity first"
+            ) from None
+        url = discovery.get("introspection_endpoint") if isinstance(discovery, dict) else None
+        if not isinstance(url, str):
+            raise authz.ConfigurationError("identity's discovery names no introspection_endpoint")
+    return ResolveOpaqueTokens(
+        PhantomResolver(
+            ctx.http,
+            introspection_url=url,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret.get_secret_value(),
+            max_age_seconds=settings.phantom_cache_seconds,
+        )
+    )
+
+
+MODE = GatewayMode(
+    mode=Mode.PHANTOM,
+    summary="receives an opaque token, resolves it at identity (RFC 7662 introspection, `Accept: "
+    "application/jwt`), caches the JWT for at most a bound and its `exp`, verifies it, forwards it",
+    settings=("GATEWAY_CLIENT_SECRET", "GATEWAY_INTROSPECTION_URL"),
+    build=_build,
+    opaque_edge_tokens=True,
+)

@@ -1,0 +1,47 @@
+"""Many distinct user tokens for the gateway bench, minted without weakening anything.
+
+The edge accepts only users' tokens from edge clients, and the password grant is slow on purpose (a
+password hash per token) and throttled; a bench needs thousands of never-seen tokens. The bench starts its
+own suite in a temporary directory, so it holds identity's database: it takes identity's current signing
+key from there, once, and signs copies of a real edge token (alice's, from one password grant) that differ
+only in `jti`, `iat` and `exp`. To the gateway and the services they are exactly what identity issues. No
+endpoint, grant or setting is added or loosened; outside a suite it started itself the bench has no key.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import create_engine, text
+
+
+def _current_key(database_url: str) -> tuple[str, str, Any]:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT kid, alg, private_pem FROM signing_keys WHERE activates_at <= :now "
+                    "ORDER BY activates_at DESC LIMIT 1"
+                ),
+                {"now": time.time()},
+            ).one()
+    finally:
+        engine.dispose()
+    return row.kid, row.alg, serialization.load_pem_private_key(row.private_pem.encode(), password=None)
+
+
+def copies_of(edge_token: str, database_url: str, count: int, lifetime: int = 300) -> list[str]:
+    """`count` distinct tokens with `edge_token`'s claims (a new `jti` each), signed by identity's key."""
+    kid, alg, key = _current_key(database_url)
+    template = jwt.decode(edge_token, options={"verify_signature": False})
+    now = int(time.time())
+    tokens = []
+    for _ in range(count):
+        claims = {**template, "iat": now, "exp": now + lifetime, "jti": uuid.uuid4().hex}
+        tokens.append(jwt.encode(claims, key, algorithm=alg, headers={"kid": kid, "typ": "at+jwt"}))
+    return tokens
