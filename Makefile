@@ -24,9 +24,10 @@ up: install ## Run the whole suite locally (no cluster, SQLite); MODE=passthroug
 	uv run --no-sync devstack up --mode $(MODE) $(if $(filter-out 0 false,$(MESH)),--mesh,)
 
 .PHONY: test
-test: install ## Lint, dependency check, then every test: unit and end-to-end (SQLite and PostgreSQL)
+test: install ## Lint, type check, dependency check, then every test: unit and end-to-end (SQLite and PostgreSQL)
 	uv run --no-sync ruff check .
 	uv run --no-sync ruff format --check .
+	uv run --no-sync mypy
 	scripts/check-isolated-deps
 	scripts/with-postgres uv run --no-sync pytest
 
@@ -42,6 +43,10 @@ e2e: install ## End-to-end tests only (real processes on loopback)
 lint: install ## ruff check and format check
 	uv run --no-sync ruff check .
 	uv run --no-sync ruff format --check .
+
+.PHONY: typecheck
+typecheck: install ## mypy over libs/, services/, tools/ and bench/ (configured in pyproject.toml)
+	uv run --no-sync mypy
 
 .PHONY: fmt
 fmt: install ## Format and autofix

@@ -26,6 +26,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 from sqlmodel.main import default_registry
 
+from devstack.registry import load_services
 from servicekit import make_engine
 from servicekit.migrations import (
     MigrationError,
@@ -40,7 +41,9 @@ from servicekit.migrations import (
 )
 from tests.e2e.infra.databases import postgres_databases
 
-SERVICES = ["identity", "todos", "reminders", "shares"]
+SERVICES = [
+    name for name, service in load_services(Path(__file__).parents[1] / "services.yaml").items() if service.database
+]
 #: Workspace packages that could declare tables; only SERVICES may (the gateway has no database).
 WORKSPACE = [*SERVICES, "gateway", "servicekit", "authz"]
 #: A command that does not answer: nothing listens on port 1.

@@ -3,7 +3,7 @@
 Layout:
     tools.py               finding or fetching kubectl (kustomize v5) and the pinned `uv tool run` tools
     manifests.py           reading rendered manifests (objects by kind, pod specs, env, secrets)
-    test_dockerfiles.py    services/*/Dockerfile and .dockerignore (no Docker engine: parsed, and hadolint)
+    test_dockerfile.py     the Dockerfile and .dockerignore (no Docker engine: parsed, hadolint, install replayed)
     test_kustomizations.py every kustomization.yaml: no deprecated fields, thin overlays
     test_overlays.py       the 10 rendered overlays: Kubernetes and Istio schemas, invariants, NetworkPolicies
     test_checkov.py        checkov over all of them in one run, with the skips and their reasons

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
-#: The suite's services and their ports (the local contract, docs/architecture.md).
-PORTS = {"identity": 9000, "todos": 8001, "reminders": 8002, "shares": 8003, "gateway": 8080}
+from devstack.registry import load_services
+
+_REGISTRY = load_services(Path(__file__).parents[2] / "services.yaml")
+#: The suite's services and their ports (services.yaml: the local contract, the same in k8s/).
+PORTS = {name: service.port for name, service in _REGISTRY.items()}
 #: The services with tables: PostgreSQL databases and `python -m <svc>.migrate` init containers.
-WITH_DATABASE = ("identity", "todos", "reminders", "shares")
+WITH_DATABASE = tuple(name for name, service in _REGISTRY.items() if service.database)
 NAMESPACE = "todo-suite"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "CronJob")
 

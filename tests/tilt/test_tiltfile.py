@@ -26,13 +26,15 @@ from typing import Any
 import pytest
 import yaml
 
+from devstack.registry import load_services
 from tests.k8s import tools as k8s_tools
 from tests.tilt.tilt_stub import Call, TiltfileError, TiltRun, Value, evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
 TILTFILE = ROOT / "Tiltfile"
 MODES = ("trust", "passthrough", "reissue", "extract", "phantom")
-SERVICES = ("identity", "todos", "reminders", "shares", "gateway")
+REGISTRY = load_services(ROOT / "services.yaml")
+SERVICES = tuple(REGISTRY)
 PORTS = {"identity": 9000, "todos": 8001, "reminders": 8002, "shares": 8003, "gateway": 8080}
 #: The workloads every overlay renders (Deployments, the postgres StatefulSet, the reminders-scan CronJob).
 WORKLOADS = {*SERVICES, "mailsink", "postgres", "reminders-scan"}
@@ -258,13 +260,14 @@ def test_cluster_builds_each_dev_image_with_live_update(mode: str, mesh: bool) -
     for svc in SERVICES:
         build = builds[f"todo-suite/{svc}"]
         assert build.kw["context"] == "."
-        assert build.kw["dockerfile"] == f"services/{svc}/Dockerfile"
+        assert build.kw["dockerfile"] == "Dockerfile"
         assert build.kw["target"] == "dev"
+        assert build.kw["build_args"] == {"SERVICE": svc, "PORT": str(REGISTRY[svc].port)}
         # Tilt's order: fall_back_on steps, then sync, then run.
         kinds = [step.kind for step in build.kw["live_update"]]
         assert kinds == sorted(kinds, key=["fall_back_on", "sync", "run"].index), kinds
         syncs = {s.kw["local_path"]: s.kw["remote_path"] for s in steps(build, "sync")}
-        assert syncs == {src: f"/app/{src}" for src in (f"services/{svc}/src", "libs/authz/src", "libs/servicekit/src")}
+        assert syncs == {f"{member}/src": f"/app/{member}/src" for member in REGISTRY[svc].members}
         # A change the build context sees but no sync covers means a rebuild; the dependency files say so.
         fall_back = [f for step in steps(build, "fall_back_on") for f in step.kw["files"]]
         assert {"uv.lock", "pyproject.toml"} <= set(fall_back)
@@ -400,7 +403,11 @@ def test_build_context_is_what_the_dockerfile_copies(svc: str) -> None:
     assert "dev" in stages, f"{dockerfile.name} has no `dev` stage (stages: {sorted(stages)})"
     assert "--reload" in text, "the dev stage must run uvicorn --reload, or a live_update sync changes nothing"
     only = build.kw["only"]
-    sources = dockerfile_sources(text)
+    # The Dockerfile's COPY lines, and what its sources stage copies from the bind-mounted context: the
+    # service's members (src/ and README.md), as tests/k8s/test_dockerfile.py shows by replaying it.
+    members = REGISTRY[svc].members
+    copied = [f"{m}/src" for m in members] + [f"{m}/README.md" for m in members if (ROOT / m / "README.md").is_file()]
+    sources = [s for s in dockerfile_sources(text) if s != "."] + copied
     # only= leaves out of the context what it does not list: a COPY of anything else fails the build.
     uncovered = [s for s in sources if s != "." and not within(s, only) and not any(within(o, [s]) for o in only)]
     assert not uncovered, f"{svc}: the Dockerfile copies paths outside only=: {uncovered}"

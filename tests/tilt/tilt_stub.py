@@ -71,6 +71,7 @@ SIGNATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "decode_yaml_stream": _signature("yaml", "yaml"),
     "read_json": _signature("path default", "path"),
     "encode_yaml_stream": _signature("objs", "objs"),
+    "read_yaml": _signature("path default", "path"),
     "local": _signature("command quiet command_bat echo_off env dir stdin", "command"),
     "warn": _signature("msg", "msg"),
     "fail": _signature("msg", "msg"),
@@ -351,18 +352,25 @@ def evaluate(
         path = root / bound["path"]
         return json.loads(path.read_text()) if path.exists() else bound.get("default")
 
+    def read_yaml(*args: Any, **kwargs: Any) -> Any:
+        # The real file, relative to the Tiltfile (Tilt resolves it the same way): the registry it reads is
+        # the repository's, whatever `files` the test fakes for os.path.exists().
+        path = record("read_yaml", *args, **kwargs)["path"]
+        return yaml.safe_load((tiltfile.parent / path).read_text())
+
     def current_context(*args: Any, **kwargs: Any) -> str:
         record("k8s_context", *args, **kwargs)
         return k8s_context
 
     for name in SIGNATURES:
-        if "." not in name and name not in ("fail", "local", "k8s_context", "decode_yaml_stream", "read_json"):
+        if "." not in name and name not in ("fail", "local", "k8s_context", "decode_yaml_stream", "read_json", "read_yaml"):
             module.add_callable(name, recorder(name))
     module.add_callable("fail", fail)
     module.add_callable("local", run_local)
     module.add_callable("k8s_context", current_context)
     module.add_callable("decode_yaml_stream", decode_yaml_stream)
     module.add_callable("read_json", read_json)
+    module.add_callable("read_yaml", read_yaml)
     module.add_callable("_tilt_config_define_string", definer("string"))
     module.add_callable("_tilt_config_define_bool", definer("bool"))
     module.add_callable("_tilt_config_define_string_list", definer("string_list"))

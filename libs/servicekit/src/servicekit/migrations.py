@@ -23,11 +23,12 @@ import hashlib
 import importlib
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
 from types import ModuleType
+from typing import Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -86,7 +87,7 @@ def service_name(package: str) -> str:
 
 
 def version_table(package: str) -> str:
-    return _package(package).VERSION_TABLE
+    return str(_package(package).VERSION_TABLE)
 
 
 def alembic_config(package: str, connection: Connection | None = None) -> Config:
@@ -125,11 +126,14 @@ def service_metadata(package: str) -> MetaData:
     prefix = service_name(package) + "."
     metadata = MetaData()
     tables = sorted(
-        (m.local_table for m in default_registry.mappers if m.class_.__module__.startswith(prefix)),
+        (
+            m.local_table
+            for m in default_registry.mappers
+            if m.class_.__module__.startswith(prefix) and isinstance(m.local_table, Table)
+        ),
         key=lambda t: t.name,
     )
     for table in tables:
-        assert isinstance(table, Table)
         table.to_metadata(metadata)
     return metadata
 
@@ -138,13 +142,13 @@ def include_name_for(metadata: MetaData) -> Callable[..., bool]:
     """Alembic's `include_name` hook: look only at this service's tables in the database, so another
     service's tables in a shared database are neither compared nor proposed for dropping."""
 
-    def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+    def include_name(name: str | None, type_: str, parent_names: Mapping[str, str | None]) -> bool:
         return type_ != "table" or name in metadata.tables
 
     return include_name
 
 
-def schema_drift(connection: Connection, package: str) -> list:
+def schema_drift(connection: Connection, package: str) -> list[Any]:
     """What autogenerate would change to make the database match the service's models ([] = nothing)."""
     metadata = service_metadata(package)
     context = MigrationContext.configure(
@@ -155,7 +159,7 @@ def schema_drift(connection: Connection, package: str) -> list:
             "compare_type": True,
         },
     )
-    return compare_metadata(context, metadata)
+    return list(compare_metadata(context, metadata))
 
 
 # --- env.py ---------------------------------------------------------------------------------------
@@ -184,7 +188,7 @@ def run_env(package: str, *, default_url: Callable[[], str]) -> None:
         return
     config = context.config
     metadata = service_metadata(package)
-    options = {
+    options: dict[str, Any] = {
         "target_metadata": metadata,
         "version_table": version_table(package),
         "include_name": include_name_for(metadata),
@@ -289,7 +293,8 @@ def _quiet_alembic() -> Iterator[None]:
 def _current(connection: Connection, package: str) -> str | None:
     with _quiet_alembic():
         context = MigrationContext.configure(connection, opts={"version_table": version_table(package)})
-        return context.get_current_revision()
+        revision: str | None = context.get_current_revision()
+        return revision
 
 
 def upgrade_to_head(engine_or_url: Engine | str, package: str) -> MigrationResult:
@@ -348,7 +353,7 @@ def _adopt_pre_alembic_schema(connection: Connection, package: str) -> str | Non
             problems.append(f"{name} lacks column(s) {', '.join(missing)}")
         if extra := sorted(columns - expected[name]):
             problems.append(f"{name} has unexpected column(s) {', '.join(extra)}")
-    baseline = _package(package).BASELINE
+    baseline = str(_package(package).BASELINE)
     if problems:
         raise MigrationError(
             f"the {service_name(package)} database has tables but no migration version, and they are not "
@@ -393,7 +398,7 @@ def _with_connect_timeout(url: str, seconds: int = 10) -> str:
     return parsed.update_query_dict({"connect_timeout": str(seconds)}).render_as_string(hide_password=False)
 
 
-def database_url_setting(settings_cls: type) -> str:
+def database_url_setting(settings_cls: type[BaseSettings]) -> str:
     """Only the `database_url` of a service's Settings, read the same way (its env prefix, its default), so
     the init container needs none of the other settings (secrets included)."""
 
@@ -404,7 +409,7 @@ def database_url_setting(settings_cls: type) -> str:
     return DatabaseSettings().database_url
 
 
-def migrate_main(package: str, settings_cls: type) -> int:
+def migrate_main(package: str, settings_cls: type[BaseSettings]) -> int:
     """The body of every `python -m <svc>.migrate`: the service's database URL, then `migrate_command`."""
     return migrate_command(package, database_url_setting(settings_cls))
 

@@ -29,7 +29,9 @@ def utcnow() -> datetime:
 class ShareCreate(SQLModel):
     """A new share: the todo, the grantee by username, a note. The sender is the caller, never a field."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # SQLModel types model_config as its own TypedDict (ConfigDict plus table options); for a non-table
+    # model, pydantic's ConfigDict is what SQLModel documents.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)  # type: ignore[assignment]
 
     todo_id: uuid.UUID
     username: str = Field(min_length=1, max_length=USERNAME_MAX)

@@ -43,7 +43,9 @@ class TodoBase(SQLModel):
 class TodoCreate(TodoBase):
     """A new todo. The owner is the caller, never a field of the body."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # SQLModel types model_config as its own TypedDict (ConfigDict plus table options); for a non-table
+    # model, pydantic's ConfigDict is what SQLModel documents.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)  # type: ignore[assignment]
 
     _due = field_validator("due_at")(aware_utc)
 
@@ -51,7 +53,9 @@ class TodoCreate(TodoBase):
 class TodoUpdate(SQLModel):
     """A partial update (PATCH): only the fields sent change."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # SQLModel types model_config as its own TypedDict (ConfigDict plus table options); for a non-table
+    # model, pydantic's ConfigDict is what SQLModel documents.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)  # type: ignore[assignment]
 
     title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX)
     notes: str | None = Field(default=None, max_length=NOTES_MAX)
