@@ -53,7 +53,9 @@ class DirectoryClient:
         try:
             page = _DirectoryPage.model_validate_json(response.content)
         except ValidationError:
-            raise UpstreamError("the user directory answered with something this service cannot read") from None
+            raise UpstreamError(
+                "the user directory answered with something this service cannot read", response
+            ) from None
         return next((user for user in page.data if user.username == username), None)
 
     async def get(self, user_id: str) -> DirectoryUser | None:
@@ -66,4 +68,4 @@ class DirectoryClient:
         try:
             return DirectoryUser.model_validate_json(response.content)
         except ValidationError:
-            raise UpstreamError("the user directory answered with an unexpected body") from None
+            raise UpstreamError("the user directory answered with an unexpected body", response) from None
