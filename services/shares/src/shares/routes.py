@@ -108,13 +108,14 @@ async def read_received(
 ) -> ReceivedSharesPublic:
     """The todos shared with the caller, as todos answers for them, each with the sender's note if recorded."""
     with answered_as_problems():
-        page = await todos.shared_with_me(principal, offset=offset, limit=min(limit, settings.page_size_max))
-    records = service.received_records(session, principal, page.data)
-    data = []
-    for todo in page.data:
-        record = records.get(uuid.UUID(str(todo["id"])))
-        data.append(ReceivedPublic(todo=todo, share=SharePublic.model_validate(record) if record else None))
-    return ReceivedSharesPublic(data=data, count=page.count)
+        received, count = await service.list_received(
+            session, principal, todos=todos, offset=offset, limit=min(limit, settings.page_size_max)
+        )
+    data = [
+        ReceivedPublic(todo=todo, share=SharePublic.model_validate(record) if record else None)
+        for todo, record in received
+    ]
+    return ReceivedSharesPublic(data=data, count=count)
 
 
 @router.delete("/{share_id}", status_code=status.HTTP_204_NO_CONTENT)

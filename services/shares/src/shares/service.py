@@ -72,6 +72,16 @@ def received_records(session: Session, principal: Principal, todos: Iterable[dic
     return {share.todo_id: share for share in session.exec(statement).all() if owners[share.todo_id] == share.owner_id}
 
 
+async def list_received(
+    session: Session, principal: Principal, *, todos: TodosClient, offset: int = 0, limit: int = 50
+) -> tuple[list[tuple[dict[str, Any], Share | None]], int]:
+    """The todos shared with the caller, as todos pages them for the caller, each with the record behind
+    it (None where there is none), and todos' total count."""
+    page = await todos.shared_with_me(principal, offset=offset, limit=limit)
+    records = received_records(session, principal, page.data)
+    return [(todo, records.get(uuid.UUID(str(todo["id"])))) for todo in page.data], page.count
+
+
 # --- the steps of a record -------------------------------------------------------------------------------
 
 
