@@ -40,13 +40,12 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from authz import AuthzSettings
-from authz.pytest_plugin import ISSUER
+from authz.pytest_plugin import ALICE_SUB, ISSUER
 from authz.testing import FakeIssuer
 from gateway.app import create_app
 from gateway.settings import Settings
 
 GATEWAY_URL = "http://gateway.test"
-ALICE_SUB = "3f2b8c1e-7a4d-4e5f-9b60-a11ce0000001"
 USER_SCOPE = "todos:read todos:write"
 #: One key per service for `extract` (the service holds the same one).
 EXTRACT_KEYS = {
