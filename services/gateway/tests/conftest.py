@@ -9,8 +9,8 @@ How the pieces fit:
   200 KiB body), `hop` (hop-by-hop response headers), `drop` (closes the connection without answering),
   `request-id` (echoes `X-Request-Id`, as many services do); anything else is a JSON echo, with the status
   from `?status=` (default 200).
-- `issuer` is `authz.testing.FakeIssuer`: the gateway fetches discovery and the JWKS through its
-  `transport`, so `issuer.jwks_requests` counts what the gateway fetched.
+- `issuer` (from the shared plugin `authz.pytest_plugin`, like `problem`) is a `FakeIssuer`: the gateway
+  fetches discovery and the JWKS through its `transport`, so `issuer.jwks_requests` counts what the gateway fetched.
 - `start_gateway(settings)` runs `create_app(settings, transport=issuer.transport)` and returns an
   `httpx.AsyncClient` over `httpx.ASGITransport`. ASGITransport does not run the ASGI lifespan (and
   `asgi-lifespan` is not installed), so `_lifespan` below sends `lifespan.startup` / `lifespan.shutdown`
@@ -39,15 +39,13 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-import authz
 from authz import AuthzSettings
+from authz.pytest_plugin import ALICE_SUB, ISSUER
 from authz.testing import FakeIssuer
 from gateway.app import create_app
 from gateway.settings import Settings
 
-ISSUER = "http://identity.test"
 GATEWAY_URL = "http://gateway.test"
-ALICE_SUB = "3f2b8c1e-7a4d-4e5f-9b60-a11ce0000001"
 USER_SCOPE = "todos:read todos:write"
 #: One key per service for `extract` (the service holds the same one).
 EXTRACT_KEYS = {
@@ -175,11 +173,6 @@ async def upstream() -> AsyncIterator[EchoUpstream]:
 def closed_url() -> str:
     """A loopback URL nothing listens on (a port just bound and released)."""
     return f"http://127.0.0.1:{_free_port()}"
-
-
-@pytest.fixture
-def issuer() -> FakeIssuer:
-    return FakeIssuer(ISSUER)
 
 
 @pytest.fixture
@@ -312,18 +305,3 @@ def bad_tokens(issuer: FakeIssuer) -> dict[str, str]:
         "wrong-issuer": issuer.token(sub=ALICE_SUB, audience=audience, iss="http://evil.test"),
         "garbage": "not-a-jwt",
     }
-
-
-@pytest.fixture
-def problem() -> Callable[[httpx.Response, int, str], dict[str, Any]]:
-    """Assert `response` is an RFC 9457 problem with `status` and the type `slug`; return its body."""
-
-    def check(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-        assert response.status_code == status, response.text
-        assert response.headers["content-type"].startswith(authz.PROBLEM_JSON)
-        body = response.json()
-        assert body["type"] == authz.TYPE_PREFIX + slug, body
-        assert body["status"] == status
-        return body
-
-    return check

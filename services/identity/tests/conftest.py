@@ -2,32 +2,23 @@
 
 Test modules cannot import this file (pytest runs with `--import-mode=importlib`), so the helpers are
 fixtures that return small functions: `password_token(client, "alice")`, `cc_token(client, "reminders")`,
-`decode(client, token)`, `oauth_error(response, "invalid_grant")`, `problem(response, 401, "missing-token")`.
+`decode(client, token)`, `oauth_error(response, "invalid_grant")`; `problem(response, 401, "missing-token")`
+comes from the shared plugin `authz.pytest_plugin`.
 """
 
 from __future__ import annotations
 
 import secrets
-import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import jwt
 import pytest
-from starlette.exceptions import StarletteDeprecationWarning
 
+from authz.pytest_plugin import ISSUER, TestClient
 from identity.app import create_app
 from identity.settings import Settings
 
-with warnings.catch_warnings():
-    # Without `httpx2` installed, starlette.testclient warns once, on import, that it runs on plain `httpx`;
-    # under `filterwarnings = error` that would stop collection. Only that warning is silenced.
-    warnings.filterwarnings(
-        "ignore", message="Using `httpx` with `starlette.testclient`", category=StarletteDeprecationWarning
-    )
-    from fastapi.testclient import TestClient
-
-ISSUER = "http://identity.test"
 LIFETIME = 600
 #: Long enough that a request made right after a rotation still gets the old key, short enough to wait for.
 PUBLISH_DELAY = 0.4
@@ -160,21 +151,6 @@ def oauth_error() -> Callable[..., dict[str, str]]:
         assert isinstance(body["error_description"], str)
         assert body["error_description"]
         assert response.headers["cache-control"] == "no-store"
-        return body
-
-    return check
-
-
-@pytest.fixture
-def problem() -> Callable[..., dict[str, Any]]:
-    """Check an RFC 9457 problem response: status, media type and the `type` URN naming the failed check."""
-
-    def check(response: Any, status: int, slug: str) -> dict[str, Any]:
-        assert response.status_code == status, response.text
-        assert response.headers["content-type"].startswith("application/problem+json")
-        body = response.json()
-        assert body["type"] == f"urn:todo-suite:problem:{slug}", body
-        assert body["status"] == status
         return body
 
     return check

@@ -6,8 +6,9 @@ token endpoint and user directory, and todos' due-soon query. The token endpoint
 what a real identity and todos would: the client's secret, the audience and scope asked for, and that
 each upstream receives a token meant for it. Mail goes to a real SMTP server (aiosmtpd) on loopback.
 
-The callers: `alice` and `bob` are plain users, `carol` is a user with the admin role, `a_service` is
-another service's client-credentials token for reminders.
+The callers (from the shared plugin `authz.pytest_plugin`, with `issuer` and `client`): `alice` and `bob`
+are plain users, `carol` is a user with the admin role; `a_service` is another service's
+client-credentials token for reminders.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import base64
 import socket
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -26,27 +27,21 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 import authz
+from authz.pytest_plugin import ALICE_SUB, BOB_SUB, CAROL_SUB, ISSUER, TestClient
 from authz.testing import Caller, FakeIssuer
 from reminders.app import create_app
 from reminders.models import SentReminder
 from reminders.settings import Settings
 
-ISSUER = "http://identity.test"
 AUDIENCE = "reminders"
 TODOS_URL = "http://todos.test"
 TOKEN_URL = f"{ISSUER}/token"
 CLIENT_ID = "reminders"
 CLIENT_SECRET = "test-secret-of-reminders"
 USER_SCOPE = "reminders:read reminders:run"
-USER_AUDIENCE = ["todos", "shares", "reminders"]
-
-ALICE_SUB = "3f2b8c1e-7a4d-4e5f-9b60-a11ce0000001"
-BOB_SUB = "8d9e0f1a-2b3c-4d5e-8f70-b0b000000002"
-CAROL_SUB = "c4a7e1d2-5f6b-4c8d-9e01-ca201000003a"
 
 #: What the fake identity lets the reminders client ask for: its realm entry in demo_realm.toml.
 ALLOWED = {"todos": {"todos:due:read"}, "identity": {"users:read"}}
@@ -189,11 +184,6 @@ def unused_port() -> int:
 
 
 @pytest.fixture
-def issuer() -> FakeIssuer:
-    return FakeIssuer(ISSUER)
-
-
-@pytest.fixture
 def upstreams(issuer: FakeIssuer) -> Upstreams:
     return Upstreams(issuer)
 
@@ -208,6 +198,11 @@ def mailbox(upstreams: Upstreams) -> Iterator[Mailbox]:
         yield mailbox
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def user_scope() -> str:
+    return USER_SCOPE
 
 
 @pytest.fixture
@@ -226,47 +221,6 @@ def settings(tmp_path, mailbox: Mailbox) -> Settings:
 @pytest.fixture
 def app(settings: Settings, upstreams: Upstreams) -> FastAPI:
     return create_app(settings, transport=upstreams.transport)
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    # Unexpected errors come back as the 500 problem a client would see (the traceback is logged, and
-    # pytest shows the log on failure), so a test asserting a status fails on the status, not elsewhere.
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
-
-
-@pytest.fixture
-def make_caller(issuer: FakeIssuer) -> Callable[..., Caller]:
-    """Headers for a user token; override scope, roles, audience, lifetime or any claim."""
-
-    def make(
-        sub: str = ALICE_SUB,
-        *,
-        username: str | None = "alice",
-        roles: Iterable[str] = ("user",),
-        scope: str = USER_SCOPE,
-        audience: str | list[str] = USER_AUDIENCE,
-        **claims: Any,
-    ) -> Caller:
-        return issuer.caller(sub=sub, username=username, roles=roles, scope=scope, audience=audience, **claims)
-
-    return make
-
-
-@pytest.fixture
-def alice(make_caller) -> Caller:
-    return make_caller(ALICE_SUB, username="alice")
-
-
-@pytest.fixture
-def bob(make_caller) -> Caller:
-    return make_caller(BOB_SUB, username="bob")
-
-
-@pytest.fixture
-def carol(make_caller) -> Caller:
-    return make_caller(CAROL_SUB, username="carol", roles=("user", "admin"))
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from sqlmodel import SQLModel
 import authz
 from reminders.app import create_app
 from reminders.models import DueTodo
-from reminders.service import Scanner, claim
+from reminders.scheduler import Scanner
+from reminders.service import claim
 from servicekit import make_engine
 
 PROBLEM = "urn:todo-suite:problem:"

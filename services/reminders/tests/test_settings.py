@@ -37,7 +37,7 @@ def test_directory_url(identity_url, directory_url, expected):
         authz=authz.AuthzSettings(issuer="http://issuer.test/", identity_url=identity_url),
     )
 
-    assert settings.directory_url == expected
+    assert settings.directory_endpoint == expected
 
 
 @pytest.mark.parametrize("window", [59, 7 * 86400 + 1])

@@ -9,15 +9,16 @@ Every outbound call of the app goes through one `httpx.MockTransport` (`network`
 - `todos.test` (`FakeTodos`): the grant endpoints, one todo and "shared with me", deciding like todos (404 not
   visible, 403 not the owner) and accepting only tokens that shares exchanged; or a forced answer.
 
-The callers (Polar's style): `alice`, `bob` and `carol` are users; each fixture is the request headers
-for that caller (a dict with `.token`, `.sub` and `.username` attached).
+The callers (Polar's style, from the shared plugin `authz.pytest_plugin`, with `issuer` and `client`):
+`alice`, `bob` and `carol` are users; each fixture is the request headers for that caller (a dict with
+`.token`, `.sub` and `.username` attached). `make_caller` here also tells the fake identity of the token.
 """
 
 from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -30,27 +31,23 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 import authz
+from authz.pytest_plugin import ALICE_SUB, BOB_SUB, CAROL_SUB, ISSUER
 from authz.testing import Caller, FakeIssuer
 from shares.app import create_app
 from shares.models import Share
 from shares.settings import Settings
 
-ISSUER = "http://identity.test"
 TODOS_URL = "http://todos.test"
 AUDIENCE = "shares"
 CLIENT_ID = "shares"
 CLIENT_SECRET = "shares-test-secret"
 USER_SCOPE = "todos:read todos:share shares:read shares:write"
-USER_AUDIENCE = ["todos", "shares", "reminders"]
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
 GRANT_SCOPE = "todos:read todos:share"
 READ_SCOPE = "todos:read"
 
-ALICE_SUB = "3f2b8c1e-7a4d-4e5f-9b60-a11ce0000001"
-BOB_SUB = "8d9e0f1a-2b3c-4d5e-8f70-b0b000000002"
-CAROL_SUB = "c4a7e1d2-5f6b-4c8d-9e01-ca201000003a"
 #: The directory: username -> sub.
 USERS = {"alice": ALICE_SUB, "bob": BOB_SUB, "carol": CAROL_SUB}
 
@@ -233,11 +230,6 @@ class FakeTodos:
 
 
 @pytest.fixture
-def issuer() -> FakeIssuer:
-    return FakeIssuer(ISSUER)
-
-
-@pytest.fixture
 def identity(issuer: FakeIssuer) -> FakeIdentity:
     return FakeIdentity(issuer)
 
@@ -277,46 +269,20 @@ def app(settings: Settings, network: httpx.MockTransport) -> FastAPI:
 
 
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    # Unexpected errors come back as the 500 problem a client would see, so a test asserting a status
-    # fails on the status, not elsewhere.
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
+def user_scope() -> str:
+    return USER_SCOPE
 
 
 @pytest.fixture
-def make_caller(issuer: FakeIssuer, identity: FakeIdentity) -> Callable[..., Caller]:
-    """Headers for a user token (known to the fake identity); override scope, roles, audience or any claim."""
+def make_caller(make_caller: Callable[..., Caller], identity: FakeIdentity) -> Callable[..., Caller]:
+    """The shared `make_caller`, each token also known to the fake identity (an exchange accepts it)."""
 
-    def make(
-        sub: str = ALICE_SUB,
-        *,
-        username: str | None = "alice",
-        roles: Iterable[str] = ("user",),
-        scope: str = USER_SCOPE,
-        audience: str | list[str] = USER_AUDIENCE,
-        **claims: Any,
-    ) -> Caller:
-        token = issuer.token(sub=sub, username=username, roles=roles, scope=scope, audience=audience, **claims)
-        identity.user_tokens[token] = sub
-        return Caller(token, sub=sub, username=username)
+    def make(*args: Any, **kwargs: Any) -> Caller:
+        caller = make_caller(*args, **kwargs)
+        identity.user_tokens[caller.token] = caller.sub
+        return caller
 
     return make
-
-
-@pytest.fixture
-def alice(make_caller) -> Caller:
-    return make_caller(ALICE_SUB, username="alice")
-
-
-@pytest.fixture
-def bob(make_caller) -> Caller:
-    return make_caller(BOB_SUB, username="bob")
-
-
-@pytest.fixture
-def carol(make_caller) -> Caller:
-    return make_caller(CAROL_SUB, username="carol", roles=("user", "admin"))
 
 
 @pytest.fixture

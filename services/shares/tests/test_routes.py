@@ -14,18 +14,15 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlmodel import Session
 
+from authz.pytest_plugin import ALICE_SUB, BOB_SUB, CAROL_SUB
 from shares.app import create_app
 from shares.models import Share
 
 PROBLEM = "urn:todo-suite:problem:"
 CHALLENGE_PREFIX = 'Bearer realm="shares"'
-ISSUER = "http://identity.test"
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
 GRANT_SCOPE = "todos:read todos:share"
-ALICE_SUB = "3f2b8c1e-7a4d-4e5f-9b60-a11ce0000001"
-BOB_SUB = "8d9e0f1a-2b3c-4d5e-8f70-b0b000000002"
-CAROL_SUB = "c4a7e1d2-5f6b-4c8d-9e01-ca201000003a"
 SHARE_KEYS = {"id", "todo_id", "owner_id", "grantee_id", "grantee_username", "note", "status", "created_at"}
 
 

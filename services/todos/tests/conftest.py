@@ -3,15 +3,15 @@
 Every request goes through the real `authz` verifier: the issuer's discovery document and JWKS are
 served by `FakeIssuer.transport`, so nothing here reaches the network.
 
-The callers (Polar's style): `alice`, `bob` and `dave` are plain users, `carol` is a user with the admin
-role. Each fixture is the request headers for that caller (a dict with `.sub` and `.username` attached).
+The callers (Polar's style, from the shared plugin `authz.pytest_plugin`): `alice`, `bob` and `dave` are
+plain users, `carol` is a user with the admin role. Each fixture is the request headers for that caller (a
+dict with `.sub` and `.username` attached); `issuer`, `make_caller` and `client` come from there too.
 `delegated(user)` is a service (by default `shares`) acting for that user (RFC 8693 `act`);
 `service_caller(client_id)` is a service's own client-credentials token.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -19,32 +19,16 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from sqlmodel import Session, col, select
-from starlette.exceptions import StarletteDeprecationWarning
 
 import authz
+from authz.pytest_plugin import ALICE_SUB, ISSUER, TestClient
 from authz.testing import Caller, FakeIssuer
 from todos.app import create_app
 from todos.models import AuditEntry, Grant, Todo
 from todos.settings import Settings
 
-# Starlette warns (once, on import) that its TestClient would rather run on `httpx2`, which the workspace
-# does not install; with `filterwarnings = error` that warning would stop collection. Only that one is
-# silenced, here, before any test module imports the client.
-with warnings.catch_warnings():
-    warnings.filterwarnings(
-        "ignore", message="Using `httpx` with `starlette.testclient`", category=StarletteDeprecationWarning
-    )
-    from fastapi.testclient import TestClient
-
-ISSUER = "http://identity.test"
 AUDIENCE = "todos"
 USER_SCOPE = "todos:read todos:write"
-USER_AUDIENCE = ["todos", "shares", "reminders"]
-
-ALICE_SUB = "3f2b8c1e-7a4d-4e5f-9b60-a11ce0000001"
-BOB_SUB = "8d9e0f1a-2b3c-4d5e-8f70-b0b000000002"
-CAROL_SUB = "c4a7e1d2-5f6b-4c8d-9e01-ca201000003a"
-DAVE_SUB = "d4e5f6a7-b8c9-4d0e-8f12-da4e00000004"
 
 SERVICE_CLIENT = "reminders"
 #: The actor todos lets act for a user (settings `delegated_actors`), and the scope it asks for.
@@ -53,8 +37,8 @@ DELEGATED_SCOPE = "todos:read todos:share"
 
 
 @pytest.fixture
-def issuer() -> FakeIssuer:
-    return FakeIssuer(ISSUER)
+def user_scope() -> str:
+    return USER_SCOPE
 
 
 @pytest.fixture
@@ -71,14 +55,6 @@ def app(settings: Settings, issuer: FakeIssuer) -> FastAPI:
 
 
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    # Unexpected errors come back as the 500 problem a client would see (the traceback is logged, and
-    # pytest shows the log on failure), so a test asserting a status fails on the status, not elsewhere.
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
-
-
-@pytest.fixture
 def make_client(settings: Settings, issuer: FakeIssuer) -> Iterator[Callable[..., TestClient]]:
     """A second app with some settings changed (e.g. `delegated_actors={}`), on the SAME database as
     `client`: data made through `client` is there to be refused (or not) by the other app."""
@@ -89,47 +65,6 @@ def make_client(settings: Settings, issuer: FakeIssuer) -> Iterator[Callable[...
             return stack.enter_context(TestClient(app, raise_server_exceptions=False))
 
         yield make
-
-
-@pytest.fixture
-def make_caller(issuer: FakeIssuer) -> Callable[..., Caller]:
-    """Headers for a user token; override scope, roles, audience, lifetime or any claim."""
-
-    def make(
-        sub: str = ALICE_SUB,
-        *,
-        username: str | None = "alice",
-        roles: Iterable[str] = ("user",),
-        scope: str = USER_SCOPE,
-        audience: str | list[str] = USER_AUDIENCE,
-        token_issuer: FakeIssuer | None = None,
-        **claims: Any,
-    ) -> Caller:
-        return (token_issuer or issuer).caller(
-            sub=sub, username=username, roles=roles, scope=scope, audience=audience, **claims
-        )
-
-    return make
-
-
-@pytest.fixture
-def alice(make_caller) -> Caller:
-    return make_caller(ALICE_SUB, username="alice")
-
-
-@pytest.fixture
-def bob(make_caller) -> Caller:
-    return make_caller(BOB_SUB, username="bob")
-
-
-@pytest.fixture
-def carol(make_caller) -> Caller:
-    return make_caller(CAROL_SUB, username="carol", roles=("user", "admin"))
-
-
-@pytest.fixture
-def dave(make_caller) -> Caller:
-    return make_caller(DAVE_SUB, username="dave")
 
 
 @pytest.fixture

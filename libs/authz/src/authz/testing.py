@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx
@@ -111,15 +111,20 @@ class FakeIssuer:
         return httpx.MockTransport(self.handle)
 
 
-def unprotected_routes(app: FastAPI, *, allow: Iterable[str] = ()) -> list[str]:
+def unprotected_routes(
+    app: FastAPI, *, allow: Iterable[str] = (), guards: Iterable[Callable[..., Any]] = (get_principal,)
+) -> list[str]:
     """Routes of `app` that do not depend on `authz` (directly or through a sub-dependency).
 
-    A service's meta-test asserts this is empty, so a new endpoint cannot ship without an auth check.
+    The meta-test (tests/test_routes_protected.py) asserts this is empty for every service, so a new
+    endpoint cannot ship without an auth check. `guards` are the dependencies that count as one: `authz`'s
+    principal, and where a service authenticates callers otherwise (identity's admin clients), that too.
     """
     allowed = set(allow)
+    guard_set = set(guards)
 
     def depends_on_principal(dependant) -> bool:
-        return any(d.call is get_principal or depends_on_principal(d) for d in dependant.dependencies)
+        return any(d.call in guard_set or depends_on_principal(d) for d in dependant.dependencies)
 
     return [
         f"{sorted(route.methods)} {path}"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from authz import AuthzSettings
+from authz.environment import Environment, refuse_development_secrets
 
 SERVICE_NAME = "gateway"
 
@@ -15,7 +16,7 @@ SERVICE_NAME = "gateway"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
-    env: Literal["dev", "prod"] = "prod"
+    env: Environment = "prod"
     #: The services behind the gateway: `/api/<name>/rest` goes to `<url>/<name>/rest`.
     upstreams: dict[str, str] = Field(
         default_factory=lambda: {
@@ -51,6 +52,18 @@ class Settings(BaseSettings):
     introspection_url: str | None = None
     phantom_cache_seconds: float = Field(default=30.0, ge=0, le=300)
     authz: AuthzSettings = Field(default_factory=lambda: AuthzSettings.for_service(SERVICE_NAME))
+
+    @model_validator(mode="after")
+    def _fail_closed(self) -> Self:
+        refuse_development_secrets(
+            self.env,
+            {
+                "GATEWAY_CLIENT_SECRET": self.client_secret,
+                "GATEWAY_SIGNING_KEY": self.signing_key,
+                **{f"GATEWAY_EXTRACT_KEYS[{name}]": key for name, key in self.extract_keys.items()},
+            },
+        )
+        return self
 
     def audience(self, service: str) -> str:
         return self.audiences.get(service, service)

@@ -87,21 +87,36 @@ def authenticate_client(request: Request, form: dict[str, str], realm: Realm, *,
     return client
 
 
-async def read_form(request: Request) -> dict[str, str]:
-    """The request's form fields (RFC 6749 requires application/x-www-form-urlencoded).
+class OAuthForm(dict[str, str]):
+    """An OAuth endpoint's form, parsed: each parameter once, by name (a parameter sent twice is an error,
+    RFC 6749 section 3.2), plus the target parameters, which may repeat: `audience` (RFC 8693 section 2.1)
+    and `resource` (RFC 8707 section 2), in the order sent."""
 
-    A parameter sent twice is an error (RFC 6749 section 3.2), except `audience`/`resource`, which
-    may repeat and are read with `request_form_list`.
-    """
+    def __init__(self, fields: dict[str, str], *, audiences: list[str], resources: list[str]) -> None:
+        super().__init__(fields)
+        self.audiences = audiences
+        self.resources = resources
+
+    @property
+    def targets(self) -> list[str]:
+        """Every `audience` and `resource` value, empty ones included (the caller decides what they mean)."""
+        return self.audiences + self.resources
+
+
+async def read_form(request: Request) -> OAuthForm:
+    """The request's form (RFC 6749 requires application/x-www-form-urlencoded), as an `OAuthForm`."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded")
     form = await request.form()
-    out: dict[str, str] = {}
+    fields: dict[str, str] = {}
     for key in form:
         values = form.getlist(key)
         if len(values) > 1 and key not in ("audience", "resource"):
             raise OAuthError("invalid_request", f"parameter {key!r} was sent more than once")
-        out[key] = str(values[0])
-    request.state.form_lists = {k: [str(v) for v in form.getlist(k)] for k in ("audience", "resource")}
-    return out
+        fields[key] = str(values[0])
+    return OAuthForm(
+        fields,
+        audiences=[str(v) for v in form.getlist("audience")],
+        resources=[str(v) for v in form.getlist("resource")],
+    )

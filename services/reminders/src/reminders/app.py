@@ -12,7 +12,7 @@ from fastapi import FastAPI
 import authz
 from reminders import routes
 from reminders.deps import State
-from reminders.service import Scanner, run_every
+from reminders.scheduler import Scanner, run_every
 from reminders.settings import SERVICE_NAME, Settings
 from servicekit import health_router, open_resources
 

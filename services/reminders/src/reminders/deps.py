@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 import authz
-from reminders.service import Scanner
+from reminders.scheduler import Scanner
 from reminders.settings import Settings
 
 

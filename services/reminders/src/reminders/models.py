@@ -78,11 +78,3 @@ class DueTodo(BaseModel):
 class DueTodos(BaseModel):
     data: list[DueTodo]
     count: int
-
-
-class DirectoryUser(BaseModel):
-    """identity's directory entry for a user (`GET /users/{id}`)."""
-
-    id: str
-    username: str
-    email: str | None = None

@@ -1,38 +1,37 @@
-"""reminders' settings: `REMINDERS_*` for the service itself, `AUTHZ_*` (libs/authz) for tokens and trust."""
+"""reminders' settings: `REMINDERS_*` for the service itself, `AUTHZ_*` (libs/authz) for tokens and trust.
+
+Its OAuth client and the directory's URL come from `servicekit.CallerSettings`, shared with shares.
+"""
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Self
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from authz import AuthzSettings
+from authz.environment import Environment, refuse_development_secrets
+from servicekit.settings import CallerSettings
 
 SERVICE_NAME = "reminders"
 DAY = 24 * 60 * 60
 
 
-class Settings(BaseSettings):
+class Settings(CallerSettings):
     model_config = SettingsConfigDict(env_prefix="REMINDERS_", extra="ignore")
 
-    env: Literal["dev", "prod"] = "prod"
+    env: Environment = "prod"
     #: SQLite for one-command local runs; `postgresql://...` in a cluster and in the PostgreSQL e2e run.
     database_url: str = "sqlite:///.run/reminders.db"
     page_size_max: int = Field(default=100, ge=1, le=1000)
 
     #: Where todos answers the due-soon query.
     todos_url: str = "http://127.0.0.1:8001"
-    #: identity's user directory; unset, it is `<AUTHZ_IDENTITY_URL or AUTHZ_ISSUER>/users`.
-    directory_url: str | None = None
-
+    #: The audience of todos' API: a name here, an absolute URI with an RFC 8707 IdP.
+    todos_audience: str = "todos"
     #: reminders' own OAuth client: it calls todos and the directory as itself, never for a user.
     client_id: str = SERVICE_NAME
-    #: No default: `make up` generates it, a cluster mounts it from a Secret.
-    client_secret: SecretStr
-    #: The audiences of the tokens reminders asks for (settings, so an RFC 8707 IdP can use URIs).
-    todos_audience: str = "todos"
-    identity_audience: str = "identity"
 
     #: Where the mail goes (locally, the devstack mail sink).
     smtp_host: str = "127.0.0.1"
@@ -47,8 +46,13 @@ class Settings(BaseSettings):
     authz: AuthzSettings = Field(default_factory=lambda: AuthzSettings.for_service(SERVICE_NAME))
 
     @model_validator(mode="after")
-    def _directory_from_identity(self) -> Self:
-        # The directory lives in identity, so by default it is found where identity is reached.
-        if self.directory_url is None:
-            self.directory_url = (self.authz.identity_url or self.authz.issuer).rstrip("/") + "/users"
+    def _fail_closed(self) -> Self:
+        refuse_development_secrets(
+            self.env,
+            {
+                "REMINDERS_CLIENT_SECRET": self.client_secret,
+                "REMINDERS_DATABASE_URL": self.database_url,
+                "AUTHZ_EXTRACT_KEY": self.authz.extract_key,
+            },
+        )
         return self

@@ -1,46 +1,34 @@
 """What shares asks of other services, and with which token.
 
-- `Todos`: every call is made on behalf of the user, with a token from RFC 8693 token exchange (`sub` is
-  the user, `act.sub` is shares, `aud` is todos only). shares never calls todos with its own identity,
+- `TodosClient`: every call is made on behalf of the user, with a token from RFC 8693 token exchange (`sub`
+  is the user, `act.sub` is shares, `aud` is todos only). shares never calls todos with its own identity,
   so it can do nothing there that the user could not, and todos decides every access itself.
-- `Directory`: identity's user directory, with shares' own client-credentials token (`users:read`):
-  turning a username into the grantee's `sub` is not something the user's token is for.
+- the user directory (`servicekit.directory.DirectoryClient`), with shares' own client-credentials token
+  (`users:read`): turning a username into the grantee's `sub` is not something the user's token is for.
 
-A grant or a revocation returns todos' answer for the route to judge; a read raises a 502 when the
-answer is not one it can use.
+todos' refusals come back as the domain errors of `shares.errors`; any answer outside todos' contract
+raises `servicekit.UpstreamError` (502), an unreachable todos its `httpx.HTTPError`.
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-from fastapi import HTTPException, status
 from pydantic import BaseModel, ValidationError
 
 import authz
 from authz import Principal
+from servicekit.directory import DirectoryClient
+from servicekit.upstream import UpstreamError
+from shares.errors import GrantInvalid, NotTodoOwner, TodoNotVisible
 from shares.settings import Settings
-
-log = logging.getLogger("shares.clients")
 
 #: Scopes of the exchanged tokens: narrowed from the user's own, one set per kind of call.
 GRANT_SCOPE = "todos:read todos:share"
 READ_SCOPE = "todos:read"
-
-
-class DirectoryUser(BaseModel):
-    id: str
-    username: str
-    email: str | None = None
-
-
-class _DirectoryPage(BaseModel):
-    data: list[DirectoryUser]
-    count: int
 
 
 class TodosPage(BaseModel):
@@ -50,14 +38,7 @@ class TodosPage(BaseModel):
     count: int
 
 
-def bad_gateway(what: str, response: httpx.Response | None = None) -> HTTPException:
-    # The other service's body is not passed on: it is about its caller (shares), not about ours.
-    if response is not None:
-        log.warning("%s: %s %s answered %s", what, response.request.method, response.request.url, response.status_code)
-    return HTTPException(status.HTTP_502_BAD_GATEWAY, what)
-
-
-class Todos:
+class TodosClient:
     """todos, called for the user of a `Principal`: delegation by token exchange; in the `extract` mode,
     where shares receives no user token, the trusted-subsystem fallback (see authz.OAuthClient.for_user)."""
 
@@ -73,29 +54,42 @@ class Todos:
     def _grant_url(self, todo_id: uuid.UUID, grantee_id: str) -> str:
         return f"{self._base}/todos/{todo_id}/grants/{quote(grantee_id, safe='')}"
 
-    async def grant(self, principal: Principal, todo_id: uuid.UUID, grantee_id: str) -> httpx.Response:
-        """PUT the grant: 201 made, 200 already there; 404 not visible, 403 not the owner, 422 invalid."""
-        return await self._http.put(
+    async def grant(self, principal: Principal, todo_id: uuid.UUID, grantee_id: str) -> None:
+        """PUT the grant (201 made, 200 already there). Raises `TodoNotVisible` (404), `NotTodoOwner` (403),
+        `GrantInvalid` (422)."""
+        response = await self._http.put(
             self._grant_url(todo_id, grantee_id), auth=self._on_behalf_of(principal, GRANT_SCOPE)
         )
+        if response.status_code in (httpx.codes.OK, httpx.codes.CREATED):
+            return
+        refusal = {404: TodoNotVisible, 403: NotTodoOwner, 422: GrantInvalid}.get(response.status_code)
+        if refusal is not None:
+            raise refusal()
+        raise UpstreamError("todos did not make the grant", response)
 
-    async def revoke(self, principal: Principal, todo_id: uuid.UUID, grantee_id: str) -> httpx.Response:
-        """DELETE the grant: 204 removed; 404 no such grant (or todo not visible), 403 not the owner."""
-        return await self._http.delete(
+    async def revoke(self, principal: Principal, todo_id: uuid.UUID, grantee_id: str) -> None:
+        """DELETE the grant: 204 removed, 404 already gone (or the todo no longer visible), both fine.
+        Raises `NotTodoOwner` (403)."""
+        response = await self._http.delete(
             self._grant_url(todo_id, grantee_id), auth=self._on_behalf_of(principal, GRANT_SCOPE)
         )
+        if response.status_code in (httpx.codes.NO_CONTENT, httpx.codes.NOT_FOUND):
+            return
+        if response.status_code == httpx.codes.FORBIDDEN:
+            raise NotTodoOwner("todos does not let you change this todo's grants")
+        raise UpstreamError("todos did not revoke the grant", response)
 
     async def owner_of(self, principal: Principal, todo_id: uuid.UUID) -> str | None:
         """The owner of a todo the user may see (their own, or shared with them); None if they may not."""
         response = await self._http.get(f"{self._base}/todos/{todo_id}", auth=self._on_behalf_of(principal, READ_SCOPE))
-        if response.status_code == status.HTTP_404_NOT_FOUND:
+        if response.status_code == httpx.codes.NOT_FOUND:
             return None
-        if response.status_code != status.HTTP_200_OK:
-            raise bad_gateway("todos did not say whether you may see this todo", response)
+        if response.status_code != httpx.codes.OK:
+            raise UpstreamError("todos did not say whether you may see this todo", response)
         try:
             return str(response.json()["owner_id"])
         except (ValueError, KeyError, TypeError):
-            raise bad_gateway("todos answered with a todo shares cannot read", response) from None
+            raise UpstreamError("todos answered with a todo shares cannot read", response) from None
 
     async def shared_with_me(self, principal: Principal, *, offset: int, limit: int) -> TodosPage:
         """The todos shared with the user, as todos pages them."""
@@ -104,32 +98,17 @@ class Todos:
             params={"offset": offset, "limit": limit},
             auth=self._on_behalf_of(principal, READ_SCOPE),
         )
-        if response.status_code != status.HTTP_200_OK:
-            raise bad_gateway("todos did not list the todos shared with you", response)
+        if response.status_code != httpx.codes.OK:
+            raise UpstreamError("todos did not list the todos shared with you", response)
         try:
             page = TodosPage.model_validate_json(response.content)
             for todo in page.data:
                 uuid.UUID(str(todo["id"]))
         except (ValidationError, KeyError, ValueError):
-            raise bad_gateway("todos answered with a page shares cannot read", response) from None
+            raise UpstreamError("todos answered with a page shares cannot read", response) from None
         return page
 
 
-class Directory:
-    """identity's user directory, asked with shares' own token."""
-
-    def __init__(self, http: httpx.AsyncClient, oauth: authz.OAuthClient, settings: Settings) -> None:
-        self._http = http
-        self._url = settings.directory_endpoint
-        self._auth = oauth.client_credentials(settings.identity_audience, "users:read")
-
-    async def find(self, username: str) -> DirectoryUser | None:
-        """The user with exactly this username, or None."""
-        response = await self._http.get(self._url, params={"username": username}, auth=self._auth)
-        if response.status_code != status.HTTP_200_OK:
-            raise bad_gateway("the user directory did not answer", response)
-        try:
-            page = _DirectoryPage.model_validate_json(response.content)
-        except ValidationError:
-            raise bad_gateway("the user directory answered with something shares cannot read", response) from None
-        return next((user for user in page.data if user.username == username), None)
+def directory(http: httpx.AsyncClient, oauth: authz.OAuthClient, settings: Settings) -> DirectoryClient:
+    """identity's user directory, where `settings` say it is, asked with shares' own token."""
+    return DirectoryClient(http, oauth, url=settings.directory_endpoint, audience=settings.identity_audience)

@@ -11,7 +11,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 import authz
-from shares.clients import Directory, Todos
+from servicekit.directory import DirectoryClient
+from shares import clients
+from shares.clients import TodosClient
 from shares.settings import Settings
 
 
@@ -33,15 +35,15 @@ def _settings(request: Request) -> Settings:
     return request.state.settings
 
 
-def _todos(request: Request) -> Todos:
-    return Todos(request.state.http, request.state.oauth, request.state.settings)
+def _todos(request: Request) -> TodosClient:
+    return TodosClient(request.state.http, request.state.oauth, request.state.settings)
 
 
-def _directory(request: Request) -> Directory:
-    return Directory(request.state.http, request.state.oauth, request.state.settings)
+def _directory(request: Request) -> DirectoryClient:
+    return clients.directory(request.state.http, request.state.oauth, request.state.settings)
 
 
 SessionDep = Annotated[Session, Depends(_session)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
-TodosDep = Annotated[Todos, Depends(_todos)]
-DirectoryDep = Annotated[Directory, Depends(_directory)]
+TodosDep = Annotated[TodosClient, Depends(_todos)]
+DirectoryDep = Annotated[DirectoryClient, Depends(_directory)]

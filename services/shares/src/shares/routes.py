@@ -7,16 +7,16 @@ grants, decides whether the caller may share that todo; shares keeps the workflo
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, NoReturn
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
-from sqlmodel import Session
 
-from authz import Principal
-from shares import service
+from servicekit.upstream import UpstreamError
+from shares import errors, service
 from shares.auth import AnyCaller, SharesRead, SharesWrite
-from shares.clients import Todos, bad_gateway
 from shares.deps import DirectoryDep, SessionDep, SettingsDep, TodosDep
 from shares.models import (
     ReceivedPublic,
@@ -29,14 +29,27 @@ from shares.settings import SERVICE_NAME
 
 router = APIRouter(prefix="/shares", tags=["shares"])
 
-NOT_FOUND = "no share with this id is visible to you"
-TODO_NOT_FOUND = "no todo with this id is visible to you"
-#: How todos' refusal of a grant reaches the caller; any other answer is a 502.
-GRANT_REFUSED = {
-    status.HTTP_404_NOT_FOUND: TODO_NOT_FOUND,
-    status.HTTP_403_FORBIDDEN: "you may see this todo but not share it: only its owner can",
-    status.HTTP_422_UNPROCESSABLE_CONTENT: "todos refused this grant as invalid (is the grantee the todo's owner?)",
+#: How each refusal of the workflow reaches the caller.
+REFUSAL_STATUS: dict[type[errors.ShareError], int] = {
+    errors.InvalidGrantee: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    errors.GrantInvalid: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    errors.AlreadyShared: status.HTTP_409_CONFLICT,
+    errors.TodoNotVisible: status.HTTP_404_NOT_FOUND,
+    errors.ShareNotFound: status.HTTP_404_NOT_FOUND,
+    errors.NotTodoOwner: status.HTTP_403_FORBIDDEN,
 }
+
+
+@contextmanager
+def answered_as_problems() -> Iterator[None]:
+    """The domain's refusals as their status, and another service's answer outside its contract as 502
+    (`bad-gateway`, naming the step that failed); install_problem_handlers renders both."""
+    try:
+        yield
+    except errors.ShareError as e:
+        raise HTTPException(REFUSAL_STATUS[type(e)], e.detail) from e
+    except UpstreamError as e:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, e.what) from e
 
 
 @router.get("/whoami")
@@ -65,32 +78,8 @@ async def create_share(
         raise RequestValidationError(
             [{"loc": ("body", "note"), "msg": f"at most {settings.note_max} characters", "type": "string_too_long"}]
         )
-    if principal.username is not None and body.username == principal.username:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "you cannot share with yourself")
-    grantee = await directory.find(body.username)
-    if grantee is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no user named {body.username!r}")
-    if grantee.id == principal.subject:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "you cannot share with yourself")
-
-    # One record per todo and grantee; the table's unique constraint catches a concurrent twin.
-    share = None
-    if service.find_share(session, body.todo_id, grantee.id) is None:
-        share = service.add_pending(session, principal, body, grantee)
-    if share is None:
-        await _refuse_duplicate(session, todos, principal, body.todo_id, grantee.id)
-    try:
-        answer = await todos.grant(principal, share.todo_id, share.grantee_id)
-    except BaseException:
-        # No token, todos unreachable, or the request cancelled: no grant was confirmed, so no record stays.
-        service.remove(session, share)
-        raise
-    if answer.status_code not in (status.HTTP_200_OK, status.HTTP_201_CREATED):
-        service.remove(session, share)
-        if answer.status_code in GRANT_REFUSED:
-            raise HTTPException(answer.status_code, GRANT_REFUSED[answer.status_code])
-        raise bad_gateway("todos did not make the grant", answer)
-    share = service.activate(session, share)
+    with answered_as_problems():
+        share = await service.create_share(session, principal, body, directory=directory, todos=todos)
     response.headers["Location"] = f"/shares/{share.id}"
     return SharePublic.model_validate(share)
 
@@ -118,13 +107,15 @@ async def read_received(
     limit: Annotated[int, Query(ge=1)] = 50,
 ) -> ReceivedSharesPublic:
     """The todos shared with the caller, as todos answers for them, each with the sender's note if recorded."""
-    page = await todos.shared_with_me(principal, offset=offset, limit=min(limit, settings.page_size_max))
-    records = service.received_records(session, principal, page.data)
-    data = []
-    for todo in page.data:
-        record = records.get(uuid.UUID(str(todo["id"])))
-        data.append(ReceivedPublic(todo=todo, share=SharePublic.model_validate(record) if record else None))
-    return ReceivedSharesPublic(data=data, count=page.count)
+    with answered_as_problems():
+        received, count = await service.list_received(
+            session, principal, todos=todos, offset=offset, limit=min(limit, settings.page_size_max)
+        )
+    data = [
+        ReceivedPublic(todo=todo, share=SharePublic.model_validate(record) if record else None)
+        for todo, record in received
+    ]
+    return ReceivedSharesPublic(data=data, count=count)
 
 
 @router.delete("/{share_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -134,29 +125,5 @@ async def delete_share(principal: SharesWrite, session: SessionDep, todos: Todos
     A grant todos no longer has (404) is already revoked. If todos refuses (403) or cannot be asked (502),
     the record stays, since the grant may still be there.
     """
-    share = service.get_share(session, principal, share_id)
-    if share is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
-    answer = await todos.revoke(principal, share.todo_id, share.grantee_id)
-    if answer.status_code == status.HTTP_403_FORBIDDEN:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "todos does not let you change this todo's grants")
-    if answer.status_code not in (status.HTTP_204_NO_CONTENT, status.HTTP_404_NOT_FOUND):
-        raise bad_gateway("todos did not revoke the grant", answer)
-    service.remove(session, share)
-
-
-async def _refuse_duplicate(
-    session: Session, todos: Todos, principal: Principal, todo_id: uuid.UUID, grantee_id: str
-) -> NoReturn:
-    """Refuse a share that exists already: 409 to the todo's owner, and to anyone else what todos would say.
-
-    A 409 for someone else's todo would tell them that it exists and whom it is shared with.
-    """
-    existing = service.find_share(session, todo_id, grantee_id)
-    if existing is None or existing.owner_id != principal.subject:
-        owner = await todos.owner_of(principal, todo_id)
-        if owner is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, TODO_NOT_FOUND)
-        if owner != principal.subject:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, GRANT_REFUSED[status.HTTP_403_FORBIDDEN])
-    raise HTTPException(status.HTTP_409_CONFLICT, "this todo is already shared with this user")
+    with answered_as_problems():
+        await service.revoke_share(session, principal, share_id, todos=todos)

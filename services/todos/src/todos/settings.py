@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from authz import AuthzSettings
+from authz.environment import Environment, refuse_development_secrets
 
 SERVICE_NAME = "todos"
 
@@ -15,7 +16,7 @@ SERVICE_NAME = "todos"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TODOS_", extra="ignore")
 
-    env: Literal["dev", "prod"] = "prod"
+    env: Environment = "prod"
     #: SQLite for one-command local runs; `postgresql://...` in a cluster and in the PostgreSQL e2e run.
     database_url: str = "sqlite:///.run/todos.db"
     page_size_max: int = Field(default=100, ge=1, le=1000)
@@ -29,3 +30,10 @@ class Settings(BaseSettings):
     due_readers: list[str] = Field(default_factory=lambda: ["reminders"])
     due_window_max_seconds: int = Field(default=7 * 86_400, ge=60)
     authz: AuthzSettings = Field(default_factory=lambda: AuthzSettings.for_service(SERVICE_NAME))
+
+    @model_validator(mode="after")
+    def _fail_closed(self) -> Self:
+        refuse_development_secrets(
+            self.env, {"TODOS_DATABASE_URL": self.database_url, "AUTHZ_EXTRACT_KEY": self.authz.extract_key}
+        )
+        return self

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from identity.deps import RealmDep, SettingsDep, TokensDep, phantoms_of
-from identity.oauth import NO_STORE, OAuthError, authenticate_client, read_form
+from identity.oauth import NO_STORE, OAuthError, OAuthForm, authenticate_client, read_form
 from identity.realm import GRANT_CLIENT_CREDENTIALS, GRANT_PASSWORD, GRANT_TOKEN_EXCHANGE, Client, Realm
 from identity.settings import Settings
 from identity.tokens import TokenService
@@ -17,10 +17,9 @@ from identity.tokens import TokenService
 router = APIRouter(tags=["oauth"])
 
 
-def requested_audiences(request: Request, client: Client) -> tuple[str, ...]:
+def requested_audiences(form: OAuthForm, client: Client) -> tuple[str, ...]:
     """The audiences asked for (`audience` of RFC 8693 or `resource` of RFC 8707), else all the client's."""
-    lists = request.state.form_lists
-    asked = [a for a in lists["audience"] + lists["resource"] if a]
+    asked = [a for a in form.targets if a]
     if not asked:
         if not client.audiences:
             raise OAuthError("invalid_target", "this client may not get tokens for any audience")
@@ -62,18 +61,18 @@ def client_token_response(request: Request, client: Client, token: str, claims: 
 
 
 async def _client_credentials(
-    request: Request, form: dict[str, str], client: Client, realm: Realm, tokens: TokenService, settings: Settings
+    request: Request, form: OAuthForm, client: Client, realm: Realm, tokens: TokenService, settings: Settings
 ) -> JSONResponse:
     if client.public:
         raise OAuthError("unauthorized_client", "a public client cannot use client_credentials")
-    audiences = requested_audiences(request, client)
+    audiences = requested_audiences(form, client)
     scopes = granted_scopes(form, client, realm, audiences)
     token, claims = tokens.issue(client=client, grant=GRANT_CLIENT_CREDENTIALS, audiences=audiences, scopes=scopes)
     return client_token_response(request, client, token, claims)
 
 
 async def _password(
-    request: Request, form: dict[str, str], client: Client, realm: Realm, tokens: TokenService, settings: Settings
+    request: Request, form: OAuthForm, client: Client, realm: Realm, tokens: TokenService, settings: Settings
 ) -> JSONResponse:
     username, password = form.get("username"), form.get("password")
     if not username or password is None:
@@ -81,7 +80,7 @@ async def _password(
     user = realm.authenticate_user(username, password)
     if user is None:
         raise OAuthError("invalid_grant", "invalid username or password")
-    audiences = requested_audiences(request, client)
+    audiences = requested_audiences(form, client)
     scopes = granted_scopes(form, client, realm, audiences)
     token, claims = tokens.issue(client=client, grant=GRANT_PASSWORD, audiences=audiences, scopes=scopes, user=user)
     return client_token_response(request, client, token, claims)
@@ -94,7 +93,7 @@ _EXCHANGEABLE = (TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT)
 
 
 async def _token_exchange(
-    request: Request, form: dict[str, str], client: Client, realm: Realm, tokens: TokenService, settings: Settings
+    request: Request, form: OAuthForm, client: Client, realm: Realm, tokens: TokenService, settings: Settings
 ) -> JSONResponse:
     """RFC 8693 delegation: a token for one audience, `sub` the user, `act.sub` the requesting client.
 
@@ -121,9 +120,9 @@ async def _token_exchange(
     user = realm.users_by_id.get(subject["sub"])
     if user is None:
         raise OAuthError("invalid_request", "the subject_token has no user to act for")
-    if not any(request.state.form_lists["audience"] + request.state.form_lists["resource"]):
+    if not any(form.targets):
         raise OAuthError("invalid_request", "name the one audience the token is for")
-    audiences = requested_audiences(request, client)
+    audiences = requested_audiences(form, client)
     if len(audiences) != 1:
         raise OAuthError("invalid_target", "a delegated token is for exactly one audience")
     subject_scopes = frozenset(str(subject.get("scope", "")).split())
@@ -154,7 +153,7 @@ async def _token_exchange(
     return token_response(token, claims, issued_token_type=TOKEN_TYPE_ACCESS_TOKEN)
 
 
-Grant = Callable[[Request, dict[str, str], Client, Realm, TokenService, Settings], Awaitable[JSONResponse]]
+Grant = Callable[[Request, OAuthForm, Client, Realm, TokenService, Settings], Awaitable[JSONResponse]]
 GRANTS: dict[str, Grant] = {
     GRANT_CLIENT_CREDENTIALS: _client_credentials,
     GRANT_PASSWORD: _password,
