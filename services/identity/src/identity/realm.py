@@ -52,6 +52,8 @@ class Client:
     secret: str | None = field(default=None, repr=False)
     #: Phantom token: the client gets an opaque handle, never the JWT it stands for (see identity.phantom).
     opaque_access_tokens: bool = False
+    #: May ask /introspect what a token is (RFC 7662): the gateway, not every confidential client.
+    may_introspect: bool = False
     #: May trade an opaque handle for its JWT at introspection (`Accept: application/jwt`): the gateway.
     may_resolve_phantom_tokens: bool = False
 
@@ -110,6 +112,7 @@ def load_realm(path: Path, environ: Mapping[str, str] = os.environ) -> Realm:
             admin=bool(c.get("admin", False)),
             secret=secret,
             opaque_access_tokens=bool(c.get("opaque_access_tokens", False)),
+            may_introspect=bool(c.get("may_introspect", False)),
             may_resolve_phantom_tokens=bool(c.get("may_resolve_phantom_tokens", False)),
         )
     api_scopes = {a["audience"]: frozenset(a.get("scopes", ())) for a in data.get("apis", [])}

@@ -7,6 +7,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
+import anyio.to_thread
 from sqlalchemy import Engine, delete
 from sqlmodel import Session
 
@@ -71,14 +72,20 @@ class TokenService:
         return self.ring.sign(claims), claims
 
     async def active_claims(self, token: str) -> dict[str, Any] | None:
-        """The claims of a token identity issued that is still good (signed, unexpired, not revoked)."""
+        """The claims of a token identity issued that is still good (signed, unexpired, not revoked).
+
+        The revocation lookup is a database read: it runs in a worker thread, never on the event loop.
+        """
         try:
             claims = await self._verifier.verify(token)
         except AuthzError:
             return None
-        if self.is_revoked(claims["jti"]):
+        if await anyio.to_thread.run_sync(self.is_revoked, claims["jti"]):
             return None
         return claims
+
+    async def revoke_in_thread(self, claims: dict[str, Any]) -> None:
+        await anyio.to_thread.run_sync(self.revoke, claims)
 
     def revoke(self, claims: dict[str, Any]) -> None:
         with Session(self._engine) as session:

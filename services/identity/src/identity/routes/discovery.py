@@ -28,7 +28,7 @@ def metadata(settings, realm) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "scopes_supported": sorted(realm.scopes_for(tuple(realm.api_scopes))),
+        "scopes_supported": sorted(realm.scopes_for(tuple(realm.api_scopes)) | {"openid"}),
         "response_types_supported": [],  # no authorization endpoint yet: it comes with the web UI
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [settings.signing_alg],
@@ -64,6 +64,10 @@ def oauth_authorization_server(settings: SettingsDep, realm: RealmDep) -> dict[s
 
 
 @router.get("/jwks")
-def jwks(ring: RingDep) -> dict[str, Any]:
-    """The public keys: pending (published before they sign), active, and retiring ones."""
+async def jwks(ring: RingDep) -> dict[str, Any]:
+    """The public keys: pending (published before they sign), active, and retiring ones.
+
+    `async`: it only reads the parsed keys in memory, so it needs no worker thread and is answered
+    straight from the event loop — however busy the password pool is.
+    """
     return ring.jwks()

@@ -12,6 +12,7 @@ from identity.deps import RealmDep, SettingsDep, TokensDep, phantoms_of
 from identity.oauth import NO_STORE, OAuthError, authenticate_client, read_form
 from identity.realm import GRANT_CLIENT_CREDENTIALS, GRANT_PASSWORD, GRANT_TOKEN_EXCHANGE, Client, Realm
 from identity.settings import Settings
+from identity.throttle import client_address
 from identity.tokens import TokenService
 
 router = APIRouter(tags=["oauth"])
@@ -53,11 +54,11 @@ def token_response(token: str, claims: dict[str, Any], **extra: Any) -> JSONResp
     return JSONResponse(body, headers=NO_STORE)
 
 
-def client_token_response(request: Request, client: Client, token: str, claims: dict[str, Any]) -> JSONResponse:
+async def client_token_response(request: Request, client: Client, token: str, claims: dict[str, Any]) -> JSONResponse:
     """The answer to a client that presents the token itself: an opaque handle instead of the JWT if the
     realm (or IDENTITY_OPAQUE_TOKEN_CLIENTS) says so — the phantom token, see identity.phantom."""
     if client.opaque_access_tokens:
-        token = phantoms_of(request).wrap(token, claims)
+        token = await phantoms_of(request).wrap_in_thread(token, claims)
     return token_response(token, claims)
 
 
@@ -69,7 +70,7 @@ async def _client_credentials(
     audiences = requested_audiences(request, client)
     scopes = granted_scopes(form, client, realm, audiences)
     token, claims = tokens.issue(client=client, grant=GRANT_CLIENT_CREDENTIALS, audiences=audiences, scopes=scopes)
-    return client_token_response(request, client, token, claims)
+    return await client_token_response(request, client, token, claims)
 
 
 async def _password(
@@ -78,13 +79,40 @@ async def _password(
     username, password = form.get("username"), form.get("password")
     if not username or password is None:
         raise OAuthError("invalid_request", "username and password are required")
-    user = realm.authenticate_user(username, password)
-    if user is None:
-        raise OAuthError("invalid_grant", "invalid username or password")
+    # Checked before the password, so a refused request is no more work than a malformed one.
+    openid = _wants_openid(form, client)
     audiences = requested_audiences(request, client)
     scopes = granted_scopes(form, client, realm, audiences)
+    state = request.state
+    attempt = state.login_throttle.begin(username, client_address(request, settings))
+    user = await state.passwords.authenticate(realm, username, password)
+    if user is None:
+        raise OAuthError("invalid_grant", "invalid username or password")
+    attempt.succeeded()
+    if openid:
+        # OIDC: `openid` makes this a token for the UserInfo endpoint too (its audience), and only a
+        # user's own token from a login ever carries it — never a client's, never a delegated one.
+        audiences, scopes = (*audiences, settings.userinfo_audience), scopes | {OPENID}
     token, claims = tokens.issue(client=client, grant=GRANT_PASSWORD, audiences=audiences, scopes=scopes, user=user)
-    return client_token_response(request, client, token, claims)
+    return await client_token_response(request, client, token, claims)
+
+
+#: OpenID Connect's scope: asked for at a login, it adds the UserInfo audience (Settings.userinfo_audience).
+OPENID = "openid"
+
+
+def _wants_openid(form: dict[str, str], client: Client) -> bool:
+    """Was `openid` asked for? Then take it out of `form["scope"]` (no API understands it) and check the
+    client may ask for it."""
+    if "scope" not in form:
+        return False
+    asked = form["scope"].split()
+    if OPENID not in asked:
+        return False
+    if OPENID not in client.scopes:
+        raise OAuthError("invalid_scope", f"not allowed here: {OPENID}")
+    form["scope"] = " ".join(s for s in asked if s != OPENID)
+    return True
 
 
 #: RFC 8693 section 3: the token types this server accepts as subject tokens and issues.
