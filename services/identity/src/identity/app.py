@@ -17,9 +17,10 @@ from identity.keys import KeyRing, RingKeySource
 from identity.oauth import OAuthError
 from identity.passwords import PasswordPool
 from identity.phantom import PhantomTokens
-from identity.realm import Realm, load_realm, with_opaque_tokens
-from identity.routes import admin, directory, discovery, introspection, token, userinfo
+from identity.realm import Realm, load_realm, with_client_uris, with_opaque_tokens
+from identity.routes import admin, directory, discovery, introspection, signin, token, userinfo
 from identity.settings import Settings
+from identity.signin import SignInStore
 from identity.subject_tokens import SubjectTokens
 from identity.throttle import LoginThrottle, TooManyAttempts
 from identity.tokens import TokenService
@@ -66,6 +67,13 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
                 authz=authenticator,
                 passwords=PasswordPool(settings.password_hash_threads),
                 login_throttle=LoginThrottle.from_settings(settings),
+                signin=SignInStore(
+                    engine,
+                    session_lifetime=settings.session_lifetime_seconds,
+                    code_lifetime=settings.authorization_code_lifetime_seconds,
+                    refresh_lifetime=settings.refresh_token_lifetime_seconds,
+                    clock=tokens.now,
+                ),
             )
         finally:
             if http is not None:
@@ -85,7 +93,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
 
     app.add_exception_handler(OAuthError, on_oauth_error)
     app.add_exception_handler(TooManyAttempts, on_too_many_attempts)
-    for module in (discovery, token, introspection, userinfo, directory, admin):
+    for module in (discovery, signin, token, introspection, userinfo, directory, admin):
         app.include_router(module.router)
     app.include_router(health_router())
     return app
@@ -94,6 +102,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
 def _open_blocking(settings: Settings) -> tuple[Realm, Engine, KeyRing]:
     # The realm first: a bad realm file or IDENTITY_OPAQUE_TOKEN_CLIENTS stops start-up before the database.
     realm = with_opaque_tokens(load_realm(settings.realm_file), settings.opaque_token_clients)
+    realm = with_client_uris(realm, settings.client_uris)
     engine = make_engine(settings.database_url)
     # Schema to head before anything reads it (a no-op after a Kubernetes init container's
     # `python -m identity.migrate`). See docs/migrations.md.

@@ -13,6 +13,7 @@ from identity.passwords import PasswordPool
 from identity.phantom import PhantomTokens
 from identity.realm import Realm
 from identity.settings import Settings
+from identity.signin import SignInStore
 from identity.subject_tokens import SubjectTokens
 from identity.throttle import LoginThrottle
 from identity.tokens import TokenService
@@ -29,6 +30,7 @@ class State(TypedDict):
     authz: authz.Authenticator
     passwords: PasswordPool
     login_throttle: LoginThrottle
+    signin: SignInStore
 
 
 def _settings(request: Request) -> Settings:

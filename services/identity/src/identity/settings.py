@@ -42,6 +42,20 @@ class Settings(BaseSettings):
     #: `openid` scope adds it to a user token (docs/identity.md); empty means `<issuer>/userinfo`.
     userinfo_audience: str = ""
 
+    # --- Sign-in in the browser: codes, sessions, refresh tokens (docs/identity.md, "Signing in") ------
+    #: An authorization code is good for this long (RFC 6749 section 4.1.2 recommends at most 10 minutes).
+    authorization_code_lifetime_seconds: int = Field(default=60, ge=5, le=600)
+    #: How long a sign-in at identity lasts (the session cookie): a second client signs in without a
+    #: password meanwhile, and no refresh token outlives it.
+    session_lifetime_seconds: int = Field(default=8 * 3600, ge=60, le=30 * 86_400)
+    #: One refresh token's lifetime (each use gives a new one), never beyond its session.
+    refresh_token_lifetime_seconds: int = Field(default=24 * 3600, ge=60, le=30 * 86_400)
+    #: ID tokens (OIDC) live this long; they only tell the client who signed in, and when.
+    id_token_lifetime_seconds: int = Field(default=300, ge=30, le=3600)
+    #: Per client, the redirect and post-logout URIs of this run, replacing the realm's, as JSON:
+    #: `{"web": {"redirect_uris": ["http://127.0.0.1:8000/auth/callback"], "post_logout_redirect_uris": [...]}}`.
+    client_uris: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
+
     # --- Abuse: the password hash pool and the login throttle (docs/identity.md, "Under abuse") ---------
     #: Threads that may hash passwords at once (PBKDF2, ~50 ms of CPU each). A flood of guesses queues
     #: here instead of taking every worker thread and core from the rest of identity.

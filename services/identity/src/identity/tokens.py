@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import time
 import uuid
 from collections import Counter
@@ -70,6 +72,41 @@ class TokenService:
         claims |= extra or {}
         self.issued[(client.client_id, grant)] += 1
         return self.ring.sign(claims), claims
+
+    def id_token(
+        self,
+        *,
+        client: Client,
+        user: User,
+        auth_time: float,
+        sid: str,
+        lifetime: int,
+        access_token: str,
+        nonce: str | None = None,
+    ) -> str:
+        """An OpenID Connect ID token (OIDC Core 2): who signed in, when, for which client (`aud`).
+
+        `at_hash` binds it to the access token it came with (section 3.1.3.6); `sid` names the session at
+        identity that RP-initiated logout ends. It is never an access token: `typ` is JWT, `aud` the client.
+        """
+        now = int(self._clock())
+        digest = hashlib.sha256(access_token.encode()).digest()  # SHA-256 for ES256 and RS256 alike
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": user.id,
+            "aud": client.client_id,
+            "azp": client.client_id,
+            "exp": now + lifetime,
+            "iat": now,
+            "auth_time": int(auth_time),
+            "sid": sid,
+            "at_hash": base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode(),
+            "preferred_username": user.username,
+            "email": user.email,
+        }
+        if nonce is not None:
+            claims["nonce"] = nonce
+        return self.ring.sign(claims, typ="JWT")
 
     async def active_claims(self, token: str) -> dict[str, Any] | None:
         """The claims of a token identity issued that is still good (signed, unexpired, not revoked).

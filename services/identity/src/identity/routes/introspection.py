@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -68,7 +69,7 @@ async def introspect(request: Request, realm: RealmDep, tokens: TokensDep, phant
 
 @router.post("/revoke")
 async def revoke(request: Request, realm: RealmDep, tokens: TokensDep, phantoms: PhantomsDep) -> Response:
-    """Revoke an access token issued to the calling client (RFC 7009). Unknown or dead tokens: 200 all the same.
+    """Revoke an access or refresh token issued to the calling client (RFC 7009). Unknown or dead: 200 all the same.
 
     RFC 7009 section 2.2: an invalid, expired or unknown token is no error (the client's aim, a dead
     token, is met). Section 2.1: the server checks the token was issued to the client asking — another
@@ -80,6 +81,12 @@ async def revoke(request: Request, realm: RealmDep, tokens: TokensDep, phantoms:
     token = form.get("token")
     if not token:
         raise OAuthError("invalid_request", "token is required")
+    # A refresh token: its family ends, with the access tokens it issued (section 2.1 suggests it).
+    refresh = await anyio.to_thread.run_sync(request.state.signin.revoke_refresh_token, token, client.client_id)
+    if refresh is False:
+        raise OAuthError("invalid_request", "the token was not issued to this client")
+    if refresh:
+        return Response(status_code=200, headers=NO_STORE)
     claims = await tokens.active_claims(await phantoms.resolve_in_thread(token) or token)
     if claims is not None:
         if claims.get("client_id") != client.client_id:
