@@ -98,6 +98,7 @@ class TokenService:
             "azp": client.client_id,
             "exp": now + lifetime,
             "iat": now,
+            "jti": uuid.uuid4().hex,
             "auth_time": int(auth_time),
             "sid": sid,
             "at_hash": base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode(),
