@@ -60,7 +60,9 @@ def _boot(
         databases = sqlite_databases(run_dir, DATABASES)
     config = devstack.suite.SuiteConfig(
         run_dir=run_dir,
-        ports=dict(zip(PROCESSES, free_ports(len(PROCESSES)), strict=True)),
+        # `web` has no process yet: its port is where the relying-party tests listen for the redirect, and
+        # identity gets this run's URIs for it (devstack writes them), as it will for the web UI.
+        ports=dict(zip([*PROCESSES, "web"], free_ports(len(PROCESSES) + 1), strict=True)),
         database_urls=databases,
         mode=mode,
         # Short enough for a test to wait out, long enough to observe "published, not yet signing".
