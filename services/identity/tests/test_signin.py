@@ -454,3 +454,32 @@ class TestLogout:
     def test_forged_hint(self, client) -> None:
         answer = client.get("/logout", params={"id_token_hint": "a.b.c", "post_logout_redirect_uri": WEB_HOME})
         assert answer.status_code == 400
+
+
+class TestBadInput:
+    def test_parameter_twice_is_shown_never_redirected(self, client) -> None:
+        params = [*auth_params(code_challenge=pkce()[1]).items(), ("redirect_uri", "https://evil.example/")]
+        answer = client.get("/authorize", params=params, follow_redirects=False)
+        assert answer.status_code == 400
+        assert "location" not in answer.headers
+
+    @pytest.mark.parametrize("field", ["nonce", "state"])
+    def test_oversized_nonce_or_state(self, browser, field) -> None:
+        answer = browser.authorize(**auth_params(code_challenge=pkce()[1]) | {field: "x" * 1001})
+        assert answer.status_code == 302
+        assert query(answer.headers["location"])["error"] == "invalid_request"
+
+    def test_unsupported_response_type(self, browser) -> None:
+        answer = browser.authorize(**auth_params(code_challenge=pkce()[1], response_type="token"))
+        assert query(answer.headers["location"])["error"] == "unsupported_response_type"
+
+    def test_client_without_the_code_flow(self, client) -> None:
+        # reminders has no redirect URI at all: nothing may be redirected to.
+        answer = client.get(
+            "/authorize", params=auth_params("reminders", code_challenge=pkce()[1]), follow_redirects=False
+        )
+        assert answer.status_code == 400
+
+    def test_scope_beyond_the_client(self, browser) -> None:
+        answer = browser.authorize(**auth_params(code_challenge=pkce()[1], scope="openid users:read"))
+        assert query(answer.headers["location"])["error"] == "invalid_scope"

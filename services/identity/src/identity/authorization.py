@@ -28,6 +28,9 @@ PARAMETERS = (
     "code_challenge", "code_challenge_method", "prompt",
 )  # fmt: skip
 _LOOPBACK_HOSTS = ("127.0.0.1", "[::1]")
+#: Bounds on what the client sends back and forth through the browser (a URL must stay a URL).
+MAX_STATE = 1000
+MAX_NONCE = 255
 
 
 class UnsafeRedirect(Exception):
@@ -129,6 +132,8 @@ def parse(params: Mapping[str, str], realm: Realm) -> AuthorizationRequest:
         raise RedirectError("invalid_request", "code_challenge_method must be S256 (plain is not accepted)", request)
     if not _CHALLENGE.fullmatch(request.code_challenge):
         raise RedirectError("invalid_request", "code_challenge is not a base64url SHA-256", request)
+    if len(request.state or "") > MAX_STATE or len(request.nonce or "") > MAX_NONCE:
+        raise RedirectError("invalid_request", f"state is at most {MAX_STATE}, nonce {MAX_NONCE} characters", request)
     if request.prompt not in (None, "", "login", "none"):
         raise RedirectError("invalid_request", f"prompt={request.prompt} is not supported (login, none)", request)
     refused = [

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, select
 
 from identity.models import AuthorizationCode, LoginSession, RefreshToken, RevokedToken
@@ -93,6 +93,10 @@ class SignInStore:
         )  # fmt: skip
         with Session(self._engine, expire_on_commit=False) as session:
             session.add(row)
+            # Whatever expired a day ago is of no use to anyone: pruned as new sign-ins come.
+            stale = now - 86_400
+            session.exec(delete(LoginSession).where(LoginSession.expires_at < stale))
+            session.exec(delete(RefreshToken).where(RefreshToken.expires_at < stale))
             session.commit()
         return cookie, row
 
@@ -143,11 +147,8 @@ class SignInStore:
         )  # fmt: skip
         with Session(self._engine) as session:
             session.add(row)
-            session.exec(  # codes are dead a minute later: prune them as new ones come
-                AuthorizationCode.__table__.delete().where(  # type: ignore[attr-defined]
-                    AuthorizationCode.expires_at < self.now() - 3600
-                )
-            )
+            # Codes are dead a minute later: pruned as new ones come.
+            session.exec(delete(AuthorizationCode).where(AuthorizationCode.expires_at < self.now() - 3600))
             session.commit()
         return code
 

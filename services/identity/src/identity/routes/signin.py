@@ -117,6 +117,9 @@ async def authorize(request: Request, realm: RealmDep, settings: SettingsDep) ->
     A user already signed in at identity gets a code at once, unless the client asks `prompt=login`;
     `prompt=none` never shows a page (`login_required` when nobody is signed in).
     """
+    if any(len(request.query_params.getlist(k)) > 1 for k in PARAMETERS):
+        # RFC 6749 section 3.1: no parameter twice. Which redirect_uri would be meant? None: shown, not sent.
+        return _refused(UnsafeRedirect("The request names a parameter more than once."))
     params = {k: v for k, v in request.query_params.items() if k in PARAMETERS}
     try:
         auth = parse(params, realm)
