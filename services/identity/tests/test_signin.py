@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from identity import pages
+
 WEB_CALLBACK = "http://127.0.0.1:8000/auth/callback"
 WEB_HOME = "http://127.0.0.1:8000/"
 CLI_CALLBACK = "http://127.0.0.1:53123/callback"
@@ -483,3 +485,25 @@ class TestBadInput:
     def test_scope_beyond_the_client(self, browser) -> None:
         answer = browser.authorize(**auth_params(code_challenge=pkce()[1], scope="openid users:read"))
         assert query(answer.headers["location"])["error"] == "invalid_scope"
+
+
+def _luminance(hex_colour: str) -> float:
+    """WCAG 2.2 relative luminance."""
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(pair: tuple[str, str]) -> float:
+    high, low = sorted((_luminance(pair[0]) + 0.05, _luminance(pair[1]) + 0.05), reverse=True)
+    return high / low
+
+
+@pytest.mark.parametrize(
+    ("name", "minimum"),
+    [("TEXT", 4.5), ("HINT", 4.5), ("BUTTON", 4.5), ("ERROR", 4.5), ("FOCUS_RING", 3.0), ("FIELD_BORDER", 3.0)],
+)
+def test_login_page_colours_meet_wcag_aa(name: str, minimum: float) -> None:
+    pair = getattr(pages, name)
+    assert _contrast(pair) >= minimum, (name, round(_contrast(pair), 2))
+    assert pair[0] in pages._STYLE  # the colour is the one the page uses
