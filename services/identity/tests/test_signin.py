@@ -507,3 +507,21 @@ def test_login_page_colours_meet_wcag_aa(name: str, minimum: float) -> None:
     pair = getattr(pages, name)
     assert _contrast(pair) >= minimum, (name, round(_contrast(pair), 2))
     assert pair[0] in pages._STYLE  # the colour is the one the page uses
+
+
+class TestClientUris:
+    def test_the_runs_uris_replace_the_realms(self, make_client, make_settings) -> None:
+        run = "http://127.0.0.1:18123/auth/callback"
+        settings = make_settings(client_uris={"web": {"redirect_uris": [run], "post_logout_redirect_uris": []}})
+        with make_client(settings) as client:
+            browser = Browser(client)
+            assert browser.authorize(**auth_params(redirect_uri=run, code_challenge=pkce()[1])).status_code == 200
+            assert browser.authorize(**auth_params(code_challenge=pkce()[1])).status_code == 400  # the default is gone
+
+    @pytest.mark.parametrize(
+        "uris",
+        [{"nobody": {"redirect_uris": []}}, {"web": {"redirect_uri": ["http://127.0.0.1:1/"]}}],
+    )
+    def test_a_typo_stops_start_up(self, make_client, make_settings, uris) -> None:
+        with pytest.raises(ValueError, match="IDENTITY_CLIENT_URIS"), make_client(make_settings(client_uris=uris)):
+            pass
