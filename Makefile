@@ -23,6 +23,10 @@ install: uv ## Install uv (if missing) and every workspace package into .venv
 up: install ## Run the whole suite locally (no cluster, SQLite); MODE=passthrough|... MESH=1 (Envoy mTLS); Ctrl-C stops it
 	uv run --no-sync devstack up --mode $(MODE) $(if $(filter-out 0 false,$(MESH)),--mesh,)
 
+.PHONY: login
+login: ## Sign in as a person (code + PKCE in the browser) against a running `make up`; tokens on stdout only
+	@uv run --no-sync python -m devstack.login $(if $(ISSUER),--issuer $(ISSUER),)
+
 .PHONY: test
 test: install ## Lint, type check, dependency check, then every test: unit and end-to-end (SQLite and PostgreSQL)
 	uv run --no-sync ruff check .

@@ -30,6 +30,7 @@ from devstack.registry import load_services
 from servicekit import make_engine
 from servicekit.migrations import (
     MigrationError,
+    _baseline_shape,
     current_revision,
     downgrade,
     head_revision,
@@ -237,8 +238,11 @@ def test_services_share_one_database(tmp_path: Path) -> None:
 def test_pre_migrations_database_is_adopted(service: str, sqlite_engines: dict[str, Engine]) -> None:
     engine = sqlite_engines["created"]
     metadata = service_metadata(package(service))
-    metadata.create_all(engine)  # what every start did before migrations
-    table = metadata.tables[sorted(metadata.tables)[0]]
+    # What every start did before migrations: create_all of the models as they were then (the baseline's
+    # tables; tables added by later revisions did not exist yet).
+    baseline_tables = [metadata.tables[name] for name in sorted(_baseline_shape(package(service)))]
+    metadata.create_all(engine, tables=baseline_tables)
+    table = baseline_tables[0]
     with engine.begin() as connection:
         connection.execute(sa.insert(table).values(**_a_row(table)))
 
@@ -258,8 +262,9 @@ def test_pre_migrations_database_that_does_not_match_is_refused(
 ) -> None:
     engine = sqlite_engines["created"]
     metadata = service_metadata(package(service))
-    metadata.create_all(engine)
-    table, column = _plain_column(metadata)
+    baseline_tables = [metadata.tables[name] for name in sorted(_baseline_shape(package(service)))]
+    metadata.create_all(engine, tables=baseline_tables)
+    table, column = _plain_column(baseline_tables)
     with engine.begin() as connection:
         connection.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
     before = shape(engine, table_names(engine))
@@ -285,9 +290,9 @@ def _a_row(table: sa.Table) -> dict:
     return row
 
 
-def _plain_column(metadata: sa.MetaData) -> tuple[str, str]:
+def _plain_column(tables: list[sa.Table]) -> tuple[str, str]:
     """A column SQLite can drop: not in a key, an index or a constraint."""
-    for table in metadata.tables.values():
+    for table in tables:
         constrained = {c.name for i in table.indexes for c in i.columns}
         constrained |= {c.name for k in table.constraints for c in getattr(k, "columns", [])}
         for column in table.columns:

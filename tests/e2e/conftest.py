@@ -6,6 +6,7 @@ Layout — this file holds fixture wiring only; helpers live in `infra/`; one fi
     infra/client.py         SuiteClient: knows the identity URL, finds the rest by discovery
     infra/forgery.py        tokens an attacker might send (other key, alg none, tampered, ...)
     infra/spy.py            a "compromised service" behind the gateway that keeps what it is sent
+    infra/browser.py        a user agent for identity's login page (cookies, the form, the redirects)
     test_discovery.py       a client needs only the issuer URL; whoami shows what todos saw
     test_isolation.py       alice's todos are alice's; bad tokens are refused; bad input is a 422
     test_key_rotation.py    publish-first rotation: no failed request, one JWKS refetch
@@ -15,6 +16,8 @@ Layout — this file holds fixture wiring only; helpers live in `infra/`; one fi
     test_gateway_modes.py   the user journey through the gateway, in every built boundary mode
     test_attack_matrix.py   attacks x modes, each cell's expected outcome from infra/matrix.py
     test_mesh.py            the journey in every mode with the mesh on, and what the mesh refuses
+    test_sign_in.py         people sign in: an independent RP (Authlib) and the CLI, code + PKCE, refresh, logout
+    test_identity_attacks.py  open redirect, code injection, PKCE downgrade, replays, login CSRF, guessing
 
 `suite` runs the default mode on SQLite and PostgreSQL; `moded_suite` runs each built mode on SQLite;
 `mesh_suite` runs each mode with the local mesh (Envoy sidecars, mTLS, the peer policy) on SQLite.
@@ -59,7 +62,9 @@ def _boot(
         databases = sqlite_databases(run_dir, DATABASES)
     config = devstack.suite.SuiteConfig(
         run_dir=run_dir,
-        ports=dict(zip(PROCESSES, free_ports(len(PROCESSES)), strict=True)),
+        # `web` has no process yet: its port is where the relying-party tests listen for the redirect, and
+        # identity gets this run's URIs for it (devstack writes them), as it will for the web UI.
+        ports=dict(zip([*PROCESSES, "web"], free_ports(len(PROCESSES) + 1), strict=True)),
         database_urls=databases,
         mode=mode,
         # Short enough for a test to wait out, long enough to observe "published, not yet signing".

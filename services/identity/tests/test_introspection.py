@@ -67,8 +67,25 @@ class TestIntrospection:
         assert body["username"] == "alice"
         assert body["token_type"] == "Bearer"
 
+    @pytest.mark.parametrize("caller", ["shares", "reminders", "identity-admin"])
+    def test_a_confidential_client_without_the_permission_is_refused(
+        self, client, basic, password_token, oauth_error, caller
+    ):
+        # Authenticated, but not `may_introspect` in the realm: 403, and not a word about the token.
+        token = password_token(client, "alice")
+
+        body = oauth_error(
+            client.post("/introspect", data={"token": token}, auth=basic(caller)), "unauthorized_client", 403
+        )
+
+        assert "active" not in body
+
+    def test_the_permission_is_per_client_in_the_realm(self, client):
+        clients = client.app_state["realm"].clients
+        assert {c.client_id for c in clients.values() if c.may_introspect} == {"gateway"}
+
     def test_active_client_token(self, client, cc_token, introspect):
-        body = introspect(client, cc_token(client, "reminders"), as_client="shares")
+        body = introspect(client, cc_token(client, "reminders"))
 
         assert body["active"] is True
         assert body["sub"] == "reminders"

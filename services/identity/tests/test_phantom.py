@@ -7,6 +7,7 @@ gateway (`may_resolve_phantom_tokens`) trades the handle for the JWT at /introsp
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import secrets
@@ -201,6 +202,10 @@ class TestIntrospection:
         assert answered_json(response)["active"] is True
 
     def test_not_for_a_client_that_may_not_resolve(self, phantom, password_token, resolve):
+        # A client that may introspect but not resolve (the demo realm has none: shares is made one here).
+        clients = phantom.app_state["realm"].clients
+        clients["shares"] = dataclasses.replace(clients["shares"], may_introspect=True)
+
         response = resolve(phantom, password_token(phantom, "alice"), as_client="shares")
 
         body = answered_json(response)
@@ -275,7 +280,7 @@ class TestRevocation:
 
 class TestUserinfo:
     def test_a_handle_works(self, phantom, password_token):
-        handle = password_token(phantom, "alice")
+        handle = password_token(phantom, "alice", scope="openid todos:read")
 
         response = phantom.get("/userinfo", headers={"Authorization": f"Bearer {handle}"})
 
@@ -283,7 +288,7 @@ class TestUserinfo:
         assert response.json() == {"sub": ALICE, "preferred_username": "alice", "email": "alice@example.test"}
 
     def test_a_revoked_handle_does_not(self, phantom, password_token, problem):
-        handle = password_token(phantom, "alice")
+        handle = password_token(phantom, "alice", scope="openid todos:read")
         phantom.post("/revoke", data={"token": handle, "client_id": "todo-cli"})
 
         problem(phantom.get("/userinfo", headers={"Authorization": f"Bearer {handle}"}), 401, "invalid-token")

@@ -33,6 +33,11 @@ class SuiteClient:
     spy: Spy | None = None
 
     @property
+    def web_url(self) -> str:
+        """Where this run's web client lives (its redirect and post-logout URIs at identity)."""
+        return devstack.suite.web_url(self.processes.config)
+
+    @property
     def admin_auth(self) -> tuple[str, str]:
         """HTTP Basic credentials of the realm's admin client (its secret was generated at start-up)."""
         return ("identity-admin", self.processes.secrets["identity-admin"])

@@ -9,10 +9,13 @@ from sqlalchemy import Engine
 
 import authz
 from identity.keys import KeyRing
+from identity.passwords import PasswordPool
 from identity.phantom import PhantomTokens
 from identity.realm import Realm
 from identity.settings import Settings
+from identity.signin import SignInStore
 from identity.subject_tokens import SubjectTokens
+from identity.throttle import LoginThrottle
 from identity.tokens import TokenService
 
 
@@ -25,6 +28,9 @@ class State(TypedDict):
     phantoms: PhantomTokens
     subject_tokens: SubjectTokens
     authz: authz.Authenticator
+    passwords: PasswordPool
+    login_throttle: LoginThrottle
+    signin: SignInStore
 
 
 def _settings(request: Request) -> Settings:

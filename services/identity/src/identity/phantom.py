@@ -13,6 +13,7 @@ import secrets
 import time
 from typing import Any
 
+import anyio.to_thread
 from sqlalchemy import Engine, delete
 from sqlmodel import Session
 
@@ -50,6 +51,16 @@ class PhantomTokens:
             session.exec(delete(PhantomToken).where(PhantomToken.expires_at <= self._clock()))
             session.commit()
         return handle
+
+    async def wrap_in_thread(self, token: str, claims: dict[str, Any]) -> str:
+        """`wrap` in a worker thread (a database write): what an `async` endpoint calls."""
+        return await anyio.to_thread.run_sync(self.wrap, token, claims)
+
+    async def resolve_in_thread(self, handle: str) -> str | None:
+        """`resolve` in a worker thread (a database read), skipped for a JWT, which is never a handle."""
+        if handle.count(".") == 2:
+            return None
+        return await anyio.to_thread.run_sync(self.resolve, handle)
 
     def resolve(self, handle: str) -> str | None:
         """The JWT this handle stands for, or None if it is no handle of ours or its JWT has expired.

@@ -17,6 +17,8 @@ log = logging.getLogger("identity.realm")
 GRANT_PASSWORD = "password"
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
 GRANT_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+GRANT_AUTHORIZATION_CODE = "authorization_code"
+GRANT_REFRESH_TOKEN = "refresh_token"
 _PBKDF2_ROUNDS = 120_000
 
 
@@ -52,8 +54,17 @@ class Client:
     secret: str | None = field(default=None, repr=False)
     #: Phantom token: the client gets an opaque handle, never the JWT it stands for (see identity.phantom).
     opaque_access_tokens: bool = False
+    #: May ask /introspect what a token is (RFC 7662): the gateway, not every confidential client.
+    may_introspect: bool = False
     #: May trade an opaque handle for its JWT at introspection (`Accept: application/jwt`): the gateway.
     may_resolve_phantom_tokens: bool = False
+    #: Where /authorize may send a code: matched exactly, character for character (RFC 9700 section 2.1).
+    redirect_uris: tuple[str, ...] = ()
+    #: Where /logout may send the browser afterwards (OIDC RP-Initiated Logout), matched exactly too.
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    #: A native app (RFC 8252): its `http://127.0.0.1/...` redirect URIs match with any port, as section 7.3
+    #: allows, because the app listens on whatever port the OS gives it. Only loopback URIs, only for this flag.
+    loopback_redirect: bool = False
 
     def check_secret(self, secret: str) -> bool:
         # A confidential client whose secret is not configured can never authenticate (fail closed).
@@ -110,7 +121,11 @@ def load_realm(path: Path, environ: Mapping[str, str] = os.environ) -> Realm:
             admin=bool(c.get("admin", False)),
             secret=secret,
             opaque_access_tokens=bool(c.get("opaque_access_tokens", False)),
+            may_introspect=bool(c.get("may_introspect", False)),
             may_resolve_phantom_tokens=bool(c.get("may_resolve_phantom_tokens", False)),
+            redirect_uris=tuple(c.get("redirect_uris", ())),
+            post_logout_redirect_uris=tuple(c.get("post_logout_redirect_uris", ())),
+            loopback_redirect=bool(c.get("loopback_redirect", False)),
         )
     api_scopes = {a["audience"]: frozenset(a.get("scopes", ())) for a in data.get("apis", [])}
     return Realm(
@@ -140,4 +155,25 @@ def with_opaque_tokens(realm: Realm, client_ids: Iterable[str]) -> Realm:
     clients = dict(realm.clients)
     for client_id in wanted:
         clients[client_id] = replace(clients[client_id], opaque_access_tokens=True)
+    return replace(realm, clients=clients)
+
+
+def with_client_uris(realm: Realm, uris: Mapping[str, Mapping[str, list[str]]]) -> Realm:
+    """The realm with these clients' redirect and post-logout URIs replaced (`IDENTITY_CLIENT_URIS`).
+
+    `make up` and the e2e tests run the web UI on whatever port is free, and write that run's URIs here:
+    matching stays exact, and no client ever gets "any port" it does not need. An unknown client or key
+    stops start-up, as a typo would otherwise leave the old URIs in force.
+    """
+    unknown = [c for c in uris if c not in realm.clients]
+    if unknown:
+        raise ValueError(
+            f"IDENTITY_CLIENT_URIS names clients the realm {realm.name!r} does not have: {', '.join(unknown)}"
+        )
+    clients = dict(realm.clients)
+    for client_id, fields in uris.items():
+        bad = set(fields) - {"redirect_uris", "post_logout_redirect_uris"}
+        if bad:
+            raise ValueError(f"IDENTITY_CLIENT_URIS[{client_id!r}]: unknown keys {', '.join(sorted(bad))}")
+        clients[client_id] = replace(clients[client_id], **{k: tuple(v) for k, v in fields.items()})
     return replace(realm, clients=clients)

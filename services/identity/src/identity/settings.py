@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal
 
@@ -37,6 +38,51 @@ class Settings(BaseSettings):
     #: Clients that get opaque access tokens (phantom token) besides those the realm marks so, as a JSON
     #: list: `IDENTITY_OPAQUE_TOKEN_CLIENTS='["todo-cli"]'`. A name the realm lacks stops start-up.
     opaque_token_clients: list[str] = Field(default_factory=list)
+    #: The audience of the UserInfo endpoint: a token is accepted there only if its `aud` names this. The
+    #: `openid` scope adds it to a user token (docs/identity.md); empty means `<issuer>/userinfo`.
+    userinfo_audience: str = ""
+
+    # --- Sign-in in the browser: codes, sessions, refresh tokens (docs/identity.md, "Signing in") ------
+    #: An authorization code is good for this long (RFC 6749 section 4.1.2 recommends at most 10 minutes).
+    authorization_code_lifetime_seconds: int = Field(default=60, ge=5, le=600)
+    #: How long a sign-in at identity lasts (the session cookie): a second client signs in without a
+    #: password meanwhile, and no refresh token outlives it.
+    session_lifetime_seconds: int = Field(default=8 * 3600, ge=60, le=30 * 86_400)
+    #: One refresh token's lifetime (each use gives a new one), never beyond its session.
+    refresh_token_lifetime_seconds: int = Field(default=24 * 3600, ge=60, le=30 * 86_400)
+    #: ID tokens (OIDC) live this long; they only tell the client who signed in, and when.
+    id_token_lifetime_seconds: int = Field(default=300, ge=30, le=3600)
+    #: Per client, the redirect and post-logout URIs of this run, replacing the realm's, as JSON:
+    #: `{"web": {"redirect_uris": ["http://127.0.0.1:8000/auth/callback"], "post_logout_redirect_uris": [...]}}`.
+    client_uris: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
+
+    # --- Abuse: the password hash pool and the login throttle (docs/identity.md, "Under abuse") ---------
+    #: Threads that may hash passwords at once (PBKDF2, ~50 ms of CPU each). A flood of guesses queues
+    #: here instead of taking every worker thread and core from the rest of identity.
+    password_hash_threads: int = Field(default=2, ge=1, le=64)
+    #: The login throttle (identity.throttle). Off only for benchmarks that measure the hashing itself.
+    login_throttle_enabled: bool = True
+    #: Failed logins per username before a delay; then the delay doubles from `login_throttle_base_delay_seconds`
+    #: up to `login_throttle_max_delay_seconds` (the longest a guesser can lock a real user out at a time).
+    login_throttle_user_free_failures: int = Field(default=5, ge=1)
+    #: Failed logins per client address before a delay: higher, as a classroom behind one NAT shares one address.
+    login_throttle_address_free_failures: int = Field(default=30, ge=1)
+    login_throttle_base_delay_seconds: float = Field(default=1.0, gt=0)
+    login_throttle_max_delay_seconds: float = Field(default=30.0, gt=0, le=3600)
+    #: A username or address with no failure for this long starts afresh.
+    login_throttle_forget_after_seconds: float = Field(default=900.0, gt=0)
+    #: The client address is the socket peer, unless the peer is one of `trusted_proxies` (CIDR networks)
+    #: and this header is set: then the header's last entry, which that proxy wrote (`X-Forwarded-For`).
+    client_address_header: str = ""
+    trusted_proxies: list[IPv4Network | IPv6Network] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _derived(self) -> Settings:
+        if not self.userinfo_audience:
+            self.userinfo_audience = self.issuer.rstrip("/") + "/userinfo"
+        if self.client_address_header and not self.trusted_proxies:
+            raise ValueError("IDENTITY_CLIENT_ADDRESS_HEADER needs IDENTITY_TRUSTED_PROXIES: whose header to believe")
+        return self
 
     @model_validator(mode="after")
     def _dev_only(self) -> Settings:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import time
 import uuid
 from collections import Counter
 from typing import Any
 
+import anyio.to_thread
 from sqlalchemy import Engine, delete
 from sqlmodel import Session
 
@@ -70,15 +73,57 @@ class TokenService:
         self.issued[(client.client_id, grant)] += 1
         return self.ring.sign(claims), claims
 
+    def id_token(
+        self,
+        *,
+        client: Client,
+        user: User,
+        auth_time: float,
+        sid: str,
+        lifetime: int,
+        access_token: str,
+        nonce: str | None = None,
+    ) -> str:
+        """An OpenID Connect ID token (OIDC Core 2): who signed in, when, for which client (`aud`).
+
+        `at_hash` binds it to the access token it came with (section 3.1.3.6); `sid` names the session at
+        identity that RP-initiated logout ends. It is never an access token: `typ` is JWT, `aud` the client.
+        """
+        now = int(self._clock())
+        digest = hashlib.sha256(access_token.encode()).digest()  # SHA-256 for ES256 and RS256 alike
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": user.id,
+            "aud": client.client_id,
+            "azp": client.client_id,
+            "exp": now + lifetime,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            "auth_time": int(auth_time),
+            "sid": sid,
+            "at_hash": base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode(),
+            "preferred_username": user.username,
+            "email": user.email,
+        }
+        if nonce is not None:
+            claims["nonce"] = nonce
+        return self.ring.sign(claims, typ="JWT")
+
     async def active_claims(self, token: str) -> dict[str, Any] | None:
-        """The claims of a token identity issued that is still good (signed, unexpired, not revoked)."""
+        """The claims of a token identity issued that is still good (signed, unexpired, not revoked).
+
+        The revocation lookup is a database read: it runs in a worker thread, never on the event loop.
+        """
         try:
             claims = await self._verifier.verify(token)
         except AuthzError:
             return None
-        if self.is_revoked(claims["jti"]):
+        if await anyio.to_thread.run_sync(self.is_revoked, claims["jti"]):
             return None
         return claims
+
+    async def revoke_in_thread(self, claims: dict[str, Any]) -> None:
+        await anyio.to_thread.run_sync(self.revoke, claims)
 
     def revoke(self, claims: dict[str, Any]) -> None:
         with Session(self._engine) as session:

@@ -33,7 +33,7 @@ from gateway.modes import gateway_mode
 from identity.settings import DEMO_REALM
 
 #: Confidential clients of the demo realm (services/identity/src/identity/demo_realm.toml).
-CONFIDENTIAL_CLIENTS = ("reminders", "shares", "gateway", "identity-admin")
+CONFIDENTIAL_CLIENTS = ("reminders", "shares", "gateway", "identity-admin", "web")
 #: The boundary modes, as named on the command line (`make up MODE=…`).
 MODES = tuple(mode.value for mode in Mode)
 DEFAULT_MODE = Mode.PASSTHROUGH.value
@@ -159,6 +159,21 @@ def generate_extract_keys() -> dict[str, str]:
     return {service: extract_key() for service in API_SERVICES}
 
 
+#: Where the web UI (a confidential client of the code flow) listens when `ports` does not name it.
+WEB_DEFAULT_PORT = 8000
+
+
+def web_url(config: SuiteConfig) -> str:
+    return f"http://127.0.0.1:{config.ports.get('web', WEB_DEFAULT_PORT)}"
+
+
+def client_uris(config: SuiteConfig) -> dict[str, dict[str, list[str]]]:
+    """The `web` client's redirect and post-logout URIs for this run's port: identity matches them exactly,
+    so they are written per run (IDENTITY_CLIENT_URIS) rather than widened to "any port"."""
+    base = web_url(config)
+    return {"web": {"redirect_uris": [f"{base}/auth/callback"], "post_logout_redirect_uris": [f"{base}/"]}}
+
+
 def gateway_jwks_url(config: SuiteConfig) -> str:
     return f"{config.url('gateway')}/.well-known/jwks.json"
 
@@ -211,6 +226,7 @@ def service_specs(
         "IDENTITY_DATABASE_URL": config.database_url("identity"),
         "IDENTITY_ALLOW_PASSWORD_GRANT": "true",
         "IDENTITY_KEY_PUBLISH_DELAY_SECONDS": str(config.key_publish_delay_seconds),
+        "IDENTITY_CLIENT_URIS": json.dumps(client_uris(config)),
         **{secret_env_name(c): s for c, s in client_secrets.items()},
         # phantom: the edge clients get opaque tokens; the JWTs stay inside.
         **({"IDENTITY_OPAQUE_TOKEN_CLIENTS": json.dumps(edge)} if edge_side.opaque_edge_tokens else {}),

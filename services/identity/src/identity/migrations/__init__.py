@@ -1,4 +1,4 @@
-"""identity's schema migrations (Alembic): signing keys, revoked tokens, phantom tokens.
+"""identity's schema migrations (Alembic): signing keys, revoked tokens, phantom tokens, and sign-in state.
 
 Run by `servicekit.migrations` (see docs/migrations.md). `env.py` is Alembic's entry point; `versions/` holds the
 revisions (not a package: Alembic loads them by path).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -33,7 +34,9 @@ def wants_jwt(request: Request) -> bool:
 
 @router.post("/introspect")
 async def introspect(request: Request, realm: RealmDep, tokens: TokensDep, phantoms: PhantomsDep) -> Response:
-    """Is this token active, and what does it say? Only confidential clients may ask (RFC 7662 section 2.1).
+    """Is this token active, and what does it say? Only clients the realm allows to introspect
+    (`may_introspect`: the gateway) may ask — RFC 7662 section 2.1 leaves the who to the server, and an
+    answer that tells any confidential client whose token it is, with what rights, is more than they need.
 
     A forged, expired, revoked or unknown token is simply `{"active": false}`: the caller learns no reason.
     An opaque handle is answered as the JWT it stands for. A client allowed to resolve phantom tokens (the
@@ -43,11 +46,15 @@ async def introspect(request: Request, realm: RealmDep, tokens: TokensDep, phant
     """
     form = await read_form(request)
     caller = authenticate_client(request, form, realm, allow_public=False)
+    if not caller.may_introspect:
+        # RFC 7662 section 2.3 names 401 only for bad credentials; these are good, the right is missing:
+        # 403, with an RFC 6749-style body like every other refusal here.
+        raise OAuthError("unauthorized_client", f"client {caller.client_id!r} may not introspect tokens", status=403)
     token = form.get("token")
     if not token:
         raise OAuthError("invalid_request", "token is required")
     resolving = caller.may_resolve_phantom_tokens and wants_jwt(request)
-    paired_jwt = phantoms.resolve(token)
+    paired_jwt = await phantoms.resolve_in_thread(token)
     claims = await tokens.active_claims(paired_jwt or token)
     # Asked to resolve, a JWT is inactive too: it is no handle, and a client of the phantom mode never holds one.
     if claims is None or (resolving and paired_jwt is None):
@@ -62,18 +69,27 @@ async def introspect(request: Request, realm: RealmDep, tokens: TokensDep, phant
 
 @router.post("/revoke")
 async def revoke(request: Request, realm: RealmDep, tokens: TokensDep, phantoms: PhantomsDep) -> Response:
-    """Revoke an access token issued to the calling client (RFC 7009). Unknown or dead tokens: 200 all the same.
+    """Revoke an access or refresh token issued to the calling client (RFC 7009). Unknown or dead: 200 all the same.
 
-    Revoking an opaque handle revokes the `jti` of its JWT, so the handle and the JWT die together.
+    RFC 7009 section 2.2: an invalid, expired or unknown token is no error (the client's aim, a dead
+    token, is met). Section 2.1: the server checks the token was issued to the client asking — another
+    client's token is refused (`invalid_request`, 400) and stays active. Revoking an opaque handle revokes
+    the `jti` of its JWT, so the handle and the JWT die together.
     """
     form = await read_form(request)
     client = authenticate_client(request, form, realm, allow_public=True)
     token = form.get("token")
     if not token:
         raise OAuthError("invalid_request", "token is required")
-    claims = await tokens.active_claims(phantoms.resolve(token) or token)
+    # A refresh token: its family ends, with the access tokens it issued (section 2.1 suggests it).
+    refresh = await anyio.to_thread.run_sync(request.state.signin.revoke_refresh_token, token, client.client_id)
+    if refresh is False:
+        raise OAuthError("invalid_request", "the token was not issued to this client")
+    if refresh:
+        return Response(status_code=200, headers=NO_STORE)
+    claims = await tokens.active_claims(await phantoms.resolve_in_thread(token) or token)
     if claims is not None:
         if claims.get("client_id") != client.client_id:
             raise OAuthError("invalid_request", "the token was not issued to this client")
-        tokens.revoke(claims)
+        await tokens.revoke_in_thread(claims)
     return Response(status_code=200, headers=NO_STORE)

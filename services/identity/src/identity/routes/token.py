@@ -5,13 +5,26 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from identity.authorization import verifier_matches
 from identity.deps import RealmDep, SettingsDep, TokensDep, phantoms_of
 from identity.oauth import NO_STORE, OAuthError, OAuthForm, authenticate_client, read_form
-from identity.realm import GRANT_CLIENT_CREDENTIALS, GRANT_PASSWORD, GRANT_TOKEN_EXCHANGE, Client, Realm
+from identity.realm import (
+    GRANT_AUTHORIZATION_CODE,
+    GRANT_CLIENT_CREDENTIALS,
+    GRANT_PASSWORD,
+    GRANT_REFRESH_TOKEN,
+    GRANT_TOKEN_EXCHANGE,
+    Client,
+    Realm,
+    User,
+)
 from identity.settings import Settings
+from identity.signin import Issued, Redemption, Rotation, SignInStore, new_id
+from identity.throttle import client_address
 from identity.tokens import TokenService
 
 router = APIRouter(tags=["oauth"])
@@ -52,11 +65,11 @@ def token_response(token: str, claims: dict[str, Any], **extra: Any) -> JSONResp
     return JSONResponse(body, headers=NO_STORE)
 
 
-def client_token_response(request: Request, client: Client, token: str, claims: dict[str, Any]) -> JSONResponse:
+async def client_token_response(request: Request, client: Client, token: str, claims: dict[str, Any]) -> JSONResponse:
     """The answer to a client that presents the token itself: an opaque handle instead of the JWT if the
     realm (or IDENTITY_OPAQUE_TOKEN_CLIENTS) says so — the phantom token, see identity.phantom."""
     if client.opaque_access_tokens:
-        token = phantoms_of(request).wrap(token, claims)
+        token = await phantoms_of(request).wrap_in_thread(token, claims)
     return token_response(token, claims)
 
 
@@ -68,7 +81,7 @@ async def _client_credentials(
     audiences = requested_audiences(form, client)
     scopes = granted_scopes(form, client, realm, audiences)
     token, claims = tokens.issue(client=client, grant=GRANT_CLIENT_CREDENTIALS, audiences=audiences, scopes=scopes)
-    return client_token_response(request, client, token, claims)
+    return await client_token_response(request, client, token, claims)
 
 
 async def _password(
@@ -77,13 +90,40 @@ async def _password(
     username, password = form.get("username"), form.get("password")
     if not username or password is None:
         raise OAuthError("invalid_request", "username and password are required")
-    user = realm.authenticate_user(username, password)
-    if user is None:
-        raise OAuthError("invalid_grant", "invalid username or password")
+    # Checked before the password, so a refused request is no more work than a malformed one.
+    openid = _wants_openid(form, client)
     audiences = requested_audiences(form, client)
     scopes = granted_scopes(form, client, realm, audiences)
+    state = request.state
+    attempt = state.login_throttle.begin(username, client_address(request, settings))
+    user = await state.passwords.authenticate(realm, username, password)
+    if user is None:
+        raise OAuthError("invalid_grant", "invalid username or password")
+    attempt.succeeded()
+    if openid:
+        # OIDC: `openid` makes this a token for the UserInfo endpoint too (its audience), and only a
+        # user's own token from a login ever carries it — never a client's, never a delegated one.
+        audiences, scopes = (*audiences, settings.userinfo_audience), scopes | {OPENID}
     token, claims = tokens.issue(client=client, grant=GRANT_PASSWORD, audiences=audiences, scopes=scopes, user=user)
-    return client_token_response(request, client, token, claims)
+    return await client_token_response(request, client, token, claims)
+
+
+#: OpenID Connect's scope: asked for at a login, it adds the UserInfo audience (Settings.userinfo_audience).
+OPENID = "openid"
+
+
+def _wants_openid(form: dict[str, str], client: Client) -> bool:
+    """Was `openid` asked for? Then take it out of `form["scope"]` (no API understands it) and check the
+    client may ask for it."""
+    if "scope" not in form:
+        return False
+    asked = form["scope"].split()
+    if OPENID not in asked:
+        return False
+    if OPENID not in client.scopes:
+        raise OAuthError("invalid_scope", f"not allowed here: {OPENID}")
+    form["scope"] = " ".join(s for s in asked if s != OPENID)
+    return True
 
 
 #: RFC 8693 section 3: the token types this server accepts as subject tokens and issues.
@@ -153,11 +193,128 @@ async def _token_exchange(
     return token_response(token, claims, issued_token_type=TOKEN_TYPE_ACCESS_TOKEN)
 
 
+def _issued(tokens: TokenService) -> Issued:
+    return Issued(access_jti=new_id(), access_expires_at=tokens.now() + tokens.lifetime, family_id=new_id())
+
+
+async def _user_tokens(
+    request: Request,
+    *,
+    client: Client,
+    grant: str,
+    user: User,
+    scope: str,
+    issued: Issued,
+    tokens: TokenService,
+    settings: Settings,
+    refresh_token: str | None,
+    id_token_claims: dict[str, Any] | None,
+) -> JSONResponse:
+    """The answer of the code and refresh grants: an access token (with the `jti` the store recorded), the
+    refresh token, and with `openid` an ID token and the UserInfo audience."""
+    scopes = frozenset(scope.split())
+    audiences = client.audiences
+    if OPENID in scopes:
+        audiences = (*audiences, settings.userinfo_audience)
+    token, claims = tokens.issue(
+        client=client, grant=grant, audiences=audiences, scopes=scopes, user=user, extra={"jti": issued.access_jti}
+    )
+    if client.opaque_access_tokens:
+        token = await phantoms_of(request).wrap_in_thread(token, claims)
+    extra: dict[str, Any] = {}
+    if refresh_token is not None:
+        extra["refresh_token"] = refresh_token
+    if OPENID in scopes and id_token_claims is not None:
+        extra["id_token"] = tokens.id_token(
+            client=client, user=user, lifetime=settings.id_token_lifetime_seconds, access_token=token, **id_token_claims
+        )
+    return token_response(token, claims, **extra)
+
+
+def _store(request: Request) -> SignInStore:
+    return request.state.signin
+
+
+async def _authorization_code(
+    request: Request, form: dict[str, str], client: Client, realm: Realm, tokens: TokenService, settings: Settings
+) -> JSONResponse:
+    """Redeem a code (RFC 6749 section 4.1.3) with its PKCE verifier (RFC 7636 section 4.5).
+
+    The code must be unexpired, issued to this client, for this redirect URI and this verifier's
+    challenge; all are checked before it is spent. A code presented again is refused and what it issued
+    is revoked (section 4.1.2). Every refusal is the same `invalid_grant`: a guesser learns nothing.
+    """
+    code, redirect_uri, verifier = form.get("code"), form.get("redirect_uri"), form.get("code_verifier")
+    if not code or not redirect_uri:
+        raise OAuthError("invalid_request", "code and redirect_uri are required")
+    if not verifier:
+        raise OAuthError("invalid_request", "code_verifier is required (PKCE)")
+    store = _store(request)
+    row = await anyio.to_thread.run_sync(store.find_code, code)
+    if row is None or row.expires_at <= tokens.now():
+        raise OAuthError("invalid_grant", "the code is not valid (unknown or expired)")
+    if row.redeemed_at is None:
+        if row.client_id != client.client_id or row.redirect_uri != redirect_uri:
+            raise OAuthError("invalid_grant", "the code was not issued to this client for this redirect_uri")
+        if not verifier_matches(verifier, row.code_challenge):
+            raise OAuthError("invalid_grant", "the code_verifier does not match the code_challenge")
+    issued = _issued(tokens)
+    if await anyio.to_thread.run_sync(store.redeem_code, code, issued) is not Redemption.OK:
+        raise OAuthError("invalid_grant", "the code was already used: the tokens issued for it are revoked")
+    user = realm.users_by_id.get(row.user_id)
+    login = await anyio.to_thread.run_sync(store.session_by_sid, row.sid)
+    if user is None or login is None:
+        raise OAuthError("invalid_grant", "the sign-in this code came from has ended")
+    refresh = None
+    if GRANT_REFRESH_TOKEN in client.grant_types:
+        refresh = await anyio.to_thread.run_sync(
+            lambda: store.new_refresh_token(
+                family_id=issued.family_id, client_id=client.client_id, scope=row.scope, login=login, issued=issued
+            )
+        )
+    return await _user_tokens(
+        request, client=client, grant=GRANT_AUTHORIZATION_CODE, user=user, scope=row.scope, issued=issued,
+        tokens=tokens, settings=settings, refresh_token=refresh,
+        id_token_claims={"auth_time": row.auth_time, "sid": row.sid, "nonce": row.nonce},
+    )  # fmt: skip
+
+
+async def _refresh_token(
+    request: Request, form: dict[str, str], client: Client, realm: Realm, tokens: TokenService, settings: Settings
+) -> JSONResponse:
+    """A new access token and a new refresh token for a refresh token, which is spent (RFC 6749 section 6,
+    rotation per RFC 9700 section 4.14.2). A spent one presented again revokes its whole family."""
+    presented = form.get("refresh_token")
+    if not presented:
+        raise OAuthError("invalid_request", "refresh_token is required")
+    issued = _issued(tokens)
+    outcome, row, new = await anyio.to_thread.run_sync(_store(request).rotate, presented, client.client_id, issued)
+    if outcome is Rotation.REUSED:
+        raise OAuthError("invalid_grant", "the refresh token was already used: its whole family is revoked")
+    if outcome is not Rotation.OK or row is None or new is None:
+        raise OAuthError("invalid_grant", "the refresh token is not valid (unknown, revoked, expired or signed out)")
+    user = realm.users_by_id.get(row.user_id)
+    if user is None:
+        raise OAuthError("invalid_grant", "the refresh token's user no longer exists")
+    scope = row.scope
+    if "scope" in form:  # RFC 6749 section 6: may narrow, never widen
+        asked = form["scope"].split()
+        if not set(asked) <= set(scope.split()):
+            raise OAuthError("invalid_scope", "a refresh may narrow the scope, not widen it")
+        scope = " ".join(asked)
+    return await _user_tokens(
+        request, client=client, grant=GRANT_REFRESH_TOKEN, user=user, scope=scope, issued=issued, tokens=tokens,
+        settings=settings, refresh_token=new, id_token_claims={"auth_time": row.auth_time, "sid": row.sid},
+    )  # fmt: skip
+
+
 Grant = Callable[[Request, OAuthForm, Client, Realm, TokenService, Settings], Awaitable[JSONResponse]]
 GRANTS: dict[str, Grant] = {
     GRANT_CLIENT_CREDENTIALS: _client_credentials,
     GRANT_PASSWORD: _password,
     GRANT_TOKEN_EXCHANGE: _token_exchange,
+    GRANT_AUTHORIZATION_CODE: _authorization_code,
+    GRANT_REFRESH_TOKEN: _refresh_token,
 }
 
 
