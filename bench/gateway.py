@@ -41,10 +41,8 @@ from typing import Any
 
 import aiohttp
 
-try:  # the client's own loop: uvloop when there (it is, with uvicorn[standard]); asyncio works, only slower
-    import uvloop
-except ImportError:  # pragma: no cover
-    uvloop = None
+# The client's own loop: uvloop, as the services run (uvicorn[standard] brings it).
+import uvloop
 
 from authz import Mode
 from bench.tokens import copies_of
@@ -358,7 +356,7 @@ async def run(suite: Suite, args: argparse.Namespace) -> Report:
 def print_report(report: Report, args: argparse.Namespace) -> None:
     base = report.rows[0]
     lat_direct, lat_via = report.latency
-    loop = "uvloop" if uvloop else "asyncio"
+    loop = "uvloop"
     print(
         f"gateway bench: {report.mode}, GET /todos/whoami, {os.cpu_count()} cores, concurrency {args.concurrency}, "
         f"{args.seconds:g} s per case after {WARMUP_SECONDS:g} s warm-up, client loop {loop}"
@@ -398,7 +396,7 @@ def print_report(report: Report, args: argparse.Namespace) -> None:
 
 
 def _run_async(coro: Coroutine[Any, Any, Report]) -> Report:
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop if uvloop else None) as runner:
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(coro)
 
 

@@ -142,6 +142,13 @@ SERVICES: dict[str, Service] = {
                 ("POST", "/revoke"),
                 # UserInfo checks its bearer token against identity's own token store (OIDC Core section 5.3).
                 ("GET", "/userinfo"),
+                # The browser's side of signing in: this is where a user authenticates (the login form,
+                # CSRF-checked, or identity's session cookie), so nothing can stand before it
+                # (RFC 6749 section 3.1, OIDC Core section 3.1.2, OIDC RP-Initiated Logout 1.0).
+                ("GET", "/authorize"),
+                ("POST", "/login"),
+                ("GET", "/logout"),
+                ("POST", "/logout"),
             }
         ),
         protected=frozenset(

@@ -339,7 +339,7 @@ def test_local_runs_devstack_and_nothing_on_a_cluster(mode: str, mesh: bool) -> 
     probe = suite.kw["readiness_probe"]
     assert probe.kind == "probe"
     assert probe.kw["http_get"].kw == {"port": 8080, "path": "/healthz"}
-    assert {link.kw["url"] for link in suite.kw["links"]} >= {"http://127.0.0.1:8080/"}
+    assert {link.kw["url"] for link in suite.kw["links"]} >= {"http://127.0.0.1:8080/api/todos/whoami"}
 
 
 def test_devstack_accepts_the_flags_suite_passes() -> None:

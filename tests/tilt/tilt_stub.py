@@ -363,7 +363,14 @@ def evaluate(
         return k8s_context
 
     for name in SIGNATURES:
-        if "." not in name and name not in ("fail", "local", "k8s_context", "decode_yaml_stream", "read_json", "read_yaml"):
+        if "." not in name and name not in (
+            "fail",
+            "local",
+            "k8s_context",
+            "decode_yaml_stream",
+            "read_json",
+            "read_yaml",
+        ):
             module.add_callable(name, recorder(name))
     module.add_callable("fail", fail)
     module.add_callable("local", run_local)

@@ -31,13 +31,10 @@ def create_app():
 """
 
 
-def _image_command(service: str) -> list[str]:
-    """The production CMD of the service's Dockerfile (its last `CMD`, exec form)."""
-    lines = [
-        line
-        for line in (REPO / "services" / service / "Dockerfile").read_text().splitlines()
-        if line.startswith("CMD ")
-    ]
+def _image_command() -> list[str]:
+    """The production CMD of the Dockerfile (its last `CMD`, exec form): uvicorn, its app and port in
+    UVICORN_APP and UVICORN_PORT, set from the build args."""
+    lines = [line for line in (REPO / "Dockerfile").read_text().splitlines() if line.startswith("CMD ")]
     return json.loads(lines[-1].removeprefix("CMD "))
 
 
@@ -45,11 +42,18 @@ def _image_command(service: str) -> list[str]:
 def app_on_socket(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     (tmp_path / "stand_in.py").write_text(APP)
     socket_path = tmp_path / "app.sock"
-    command = _image_command("todos")
-    assert command[:2] == ["uvicorn", "todos.app:create_app"]
-    assert "--port" in command
-    command = [sys.executable, "-m", "uvicorn", "stand_in:create_app", *command[2:], "--app-dir", str(tmp_path)]
-    env = {"PATH": "/usr/bin:/bin", "UVICORN_UDS": str(socket_path)}
+    command = _image_command()
+    assert command[:2] == ["uvicorn", "--factory"]
+    assert "--host" in command
+    command = [sys.executable, "-m", "uvicorn", *command[1:], "--app-dir", str(tmp_path)]
+    # What the image's ENV says for todos (UVICORN_APP, UVICORN_PORT), with the stand-in app; and the mesh
+    # variant's UVICORN_UDS, which takes the place of host and port.
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "UVICORN_APP": "stand_in:create_app",
+        "UVICORN_PORT": "8001",
+        "UVICORN_UDS": str(socket_path),
+    }
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 15

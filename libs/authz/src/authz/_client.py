@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
 
 import httpx
@@ -63,7 +63,7 @@ class OAuthClient:
         client_secret: str,
         refresh_margin_seconds: float = 30.0,
         exchange_cache_size: int = 10_000,
-        clock=time.time,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._http = http
         self._settings = settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import httpx
@@ -43,7 +44,7 @@ class JwksCache:
         jwks_url: str | None = None,
         discovery_url: str | None = None,
         min_refetch_seconds: float = 5.0,
-        clock=time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not (jwks_url or discovery_url):
             raise ValueError("JwksCache needs jwks_url or discovery_url")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -37,7 +38,7 @@ def problem(
     detail: str | None = None,
     *,
     instance: str | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **extensions: Any,
 ) -> ProblemResponse:
     """Build a problem-details response. `slug` names the failed check; it becomes the `type` URN."""
@@ -99,7 +100,8 @@ def install_problem_handlers(app: FastAPI, *, realm: str) -> None:
         assert isinstance(error, StarletteHTTPException)
         phrase = HTTPStatus(error.status_code).phrase
         slug = phrase.lower().replace(" ", "-")
-        detail = error.detail if isinstance(error.detail, str) and error.detail != phrase else None
+        given: object = error.detail  # typed str, but FastAPI's HTTPException takes any JSON value
+        detail = given if isinstance(given, str) and given != phrase else None
         return problem(error.status_code, slug, detail, instance=request.url.path, headers=error.headers)
 
     async def on_validation_error(request: Request, error: Exception) -> ProblemResponse:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -106,7 +107,7 @@ class AuthzSettings(BaseSettings):
         return value
 
     @classmethod
-    def for_service(cls, name: str, **overrides) -> AuthzSettings:
+    def for_service(cls, name: str, **overrides: Any) -> AuthzSettings:
         """The settings of service `name`: `AUTHZ_*` from the environment, the audience defaulting to `name`."""
         settings = cls(**overrides)
         if settings.audience is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import jwt
@@ -73,7 +73,7 @@ class TokenVerifier:
         token_types: Iterable[str] | None = ACCESS_TOKEN_TYPES,
         required_claims: Iterable[str] = REQUIRED_CLAIMS,
         cache_size: int = 10_000,
-        clock=time.time,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.keys = keys
         self._issuers = {issuer} if isinstance(issuer, str) else set(issuer)

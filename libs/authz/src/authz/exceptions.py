@@ -148,7 +148,7 @@ class Forbidden(AuthzError):
     """The caller is authenticated but lacks the right for this request."""
 
     status_code = 403
-    oauth_error = "insufficient_scope"
+    oauth_error: str | None = "insufficient_scope"
     slug = "forbidden"
 
 

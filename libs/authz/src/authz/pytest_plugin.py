@@ -116,7 +116,7 @@ def problem() -> Callable[..., dict[str, Any]]:
     def check(response: Any, status: int, slug: str) -> dict[str, Any]:
         assert response.status_code == status, response.text
         assert response.headers["content-type"].startswith(PROBLEM_JSON)
-        body = response.json()
+        body: dict[str, Any] = response.json()
         assert body["type"] == TYPE_PREFIX + slug, body
         assert body["status"] == status
         return body

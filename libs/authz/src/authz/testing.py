@@ -17,6 +17,7 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from authz._fastapi import get_principal
@@ -123,11 +124,11 @@ def unprotected_routes(
     allowed = set(allow)
     guard_set = set(guards)
 
-    def depends_on_principal(dependant) -> bool:
+    def depends_on_principal(dependant: Dependant) -> bool:
         return any(d.call in guard_set or depends_on_principal(d) for d in dependant.dependencies)
 
     return [
-        f"{sorted(route.methods)} {path}"
+        f"{sorted(route.methods or ())} {path}"
         for path, route in _api_routes(app)
         if path not in allowed and not depends_on_principal(route.dependant)
     ]

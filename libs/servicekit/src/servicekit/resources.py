@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy import Engine
 
 import authz
+from authz import Authenticator, OAuthClient
 from servicekit.db import make_engine
 from servicekit.migrations import upgrade_to_head
 
@@ -18,9 +19,9 @@ from servicekit.migrations import upgrade_to_head
 class Resources:
     engine: Engine
     http: httpx.AsyncClient
-    authz: authz.Authenticator
+    authz: Authenticator
     #: This service as an OAuth client, when it calls others (None when it only answers).
-    oauth: authz.OAuthClient | None
+    oauth: OAuthClient | None
 
 
 @asynccontextmanager

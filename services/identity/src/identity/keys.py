@@ -15,7 +15,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from authz import UnknownKey
 from identity.models import SigningKey
@@ -76,7 +76,7 @@ class KeyRing:
     def load(self) -> None:
         """Read the keys from the database (parsing only those not yet parsed); make one if there is none."""
         with self._lock, Session(self._engine) as session:
-            rows = session.exec(select(SigningKey).order_by(SigningKey.activates_at)).all()
+            rows = session.exec(select(SigningKey).order_by(col(SigningKey.activates_at))).all()
             if not rows:
                 rows = [self._store(session, activates_at=self._clock())]
                 log.info("no signing key found: generated %s", rows[0].kid)

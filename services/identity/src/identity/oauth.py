@@ -65,6 +65,7 @@ def authenticate_client(request: Request, form: dict[str, str], realm: Realm, *,
     """Authenticate the calling client by `client_secret_basic`, `client_secret_post`, or (for a public
     client, where `allow_public`) by its `client_id` alone. Exactly one method may be used."""
     basic = _basic_credentials(request)
+    secret: str | None
     if basic and ("client_secret" in form):
         raise OAuthError("invalid_request", "use one client authentication method, not two")
     if basic:

@@ -68,7 +68,9 @@ class Client:
 
     def check_secret(self, secret: str) -> bool:
         # A confidential client whose secret is not configured can never authenticate (fail closed).
-        return bool(self.secret) and hmac.compare_digest(secret.encode(), self.secret.encode())
+        if not self.secret:
+            return False
+        return hmac.compare_digest(secret.encode(), self.secret.encode())
 
 
 @dataclass(frozen=True)
@@ -175,5 +177,10 @@ def with_client_uris(realm: Realm, uris: Mapping[str, Mapping[str, list[str]]]) 
         bad = set(fields) - {"redirect_uris", "post_logout_redirect_uris"}
         if bad:
             raise ValueError(f"IDENTITY_CLIENT_URIS[{client_id!r}]: unknown keys {', '.join(sorted(bad))}")
-        clients[client_id] = replace(clients[client_id], **{k: tuple(v) for k, v in fields.items()})
+        client = clients[client_id]
+        clients[client_id] = replace(
+            client,
+            redirect_uris=tuple(fields.get("redirect_uris", client.redirect_uris)),
+            post_logout_redirect_uris=tuple(fields.get("post_logout_redirect_uris", client.post_logout_redirect_uris)),
+        )
     return replace(realm, clients=clients)

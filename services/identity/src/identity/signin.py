@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from sqlalchemy import Engine, delete, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from identity.models import AuthorizationCode, LoginSession, RefreshToken, RevokedToken
 
@@ -95,8 +95,8 @@ class SignInStore:
             session.add(row)
             # Whatever expired a day ago is of no use to anyone: pruned as new sign-ins come.
             stale = now - 86_400
-            session.exec(delete(LoginSession).where(LoginSession.expires_at < stale))
-            session.exec(delete(RefreshToken).where(RefreshToken.expires_at < stale))
+            session.exec(delete(LoginSession).where(col(LoginSession.expires_at) < stale))
+            session.exec(delete(RefreshToken).where(col(RefreshToken.expires_at) < stale))
             session.commit()
         return cookie, row
 
@@ -107,7 +107,7 @@ class SignInStore:
 
     def session_by_sid(self, sid: str) -> LoginSession | None:
         with Session(self._engine) as session:
-            row = session.exec(select(LoginSession).where(LoginSession.sid == sid)).first()
+            row = session.exec(select(LoginSession).where(col(LoginSession.sid) == sid)).first()
         return row if row is not None and self._active(row) else None
 
     def _active(self, row: LoginSession) -> bool:
@@ -119,10 +119,12 @@ class SignInStore:
         with Session(self._engine) as session:
             session.exec(
                 update(LoginSession)
-                .where(LoginSession.sid == sid, LoginSession.ended_at.is_(None))
-                .values(ended_at=now)  # type: ignore[union-attr]
+                .where(col(LoginSession.sid) == sid, col(LoginSession.ended_at).is_(None))
+                .values(ended_at=now)
             )
-            families = session.exec(select(RefreshToken.family_id).where(RefreshToken.sid == sid).distinct()).all()
+            families = session.exec(
+                select(col(RefreshToken.family_id)).where(col(RefreshToken.sid) == sid).distinct()
+            ).all()
             for family_id in families:
                 self._revoke_family(session, family_id)
             session.commit()
@@ -148,7 +150,7 @@ class SignInStore:
         with Session(self._engine) as session:
             session.add(row)
             # Codes are dead a minute later: pruned as new ones come.
-            session.exec(delete(AuthorizationCode).where(AuthorizationCode.expires_at < self.now() - 3600))
+            session.exec(delete(AuthorizationCode).where(col(AuthorizationCode.expires_at) < self.now() - 3600))
             session.commit()
         return code
 
@@ -166,7 +168,7 @@ class SignInStore:
         with Session(self._engine) as session:
             claimed = session.exec(
                 update(AuthorizationCode)
-                .where(AuthorizationCode.code_sha256 == key, AuthorizationCode.redeemed_at.is_(None))  # type: ignore[union-attr]
+                .where(col(AuthorizationCode.code_sha256) == key, col(AuthorizationCode.redeemed_at).is_(None))
                 .values(
                     redeemed_at=self.now(),
                     access_jti=issued.access_jti,
@@ -212,12 +214,12 @@ class SignInStore:
                 return Rotation.UNKNOWN, None, None
             if row.revoked_at is not None:
                 return Rotation.INACTIVE, row, None
-            login = session.exec(select(LoginSession).where(LoginSession.sid == row.sid)).first()
+            login = session.exec(select(LoginSession).where(col(LoginSession.sid) == row.sid)).first()
             if row.used_at is None and (row.expires_at <= now or login is None or not self._active(login)):
                 return Rotation.INACTIVE, row, None
             claimed = session.exec(
                 update(RefreshToken)
-                .where(RefreshToken.token_sha256 == key, RefreshToken.used_at.is_(None))  # type: ignore[union-attr]
+                .where(col(RefreshToken.token_sha256) == key, col(RefreshToken.used_at).is_(None))
                 .values(used_at=now)
             ).rowcount
             if claimed != 1:
@@ -249,7 +251,7 @@ class SignInStore:
 
     def family_revoked(self, family_id: str) -> bool:
         with Session(self._engine) as session:
-            rows = session.exec(select(RefreshToken).where(RefreshToken.family_id == family_id)).all()
+            rows = session.exec(select(RefreshToken).where(col(RefreshToken.family_id) == family_id)).all()
         return bool(rows) and all(r.revoked_at is not None for r in rows)
 
     def _add_refresh(
@@ -269,7 +271,7 @@ class SignInStore:
 
     def _revoke_family(self, session: Session, family_id: str) -> None:
         now = self.now()
-        rows = session.exec(select(RefreshToken).where(RefreshToken.family_id == family_id)).all()
+        rows = session.exec(select(RefreshToken).where(col(RefreshToken.family_id) == family_id)).all()
         for row in rows:
             if row.revoked_at is None:
                 row.revoked_at = now

@@ -21,6 +21,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from jwt.algorithms import ECAlgorithm
 
 import authz
@@ -38,7 +39,8 @@ class GatewayKey:
     it comes from a Secret). The `kid` is the RFC 7638 thumbprint, so the same key always has the same kid.
     """
 
-    def __init__(self, private_key: ec.EllipticCurvePrivateKey) -> None:
+    def __init__(self, private_key: PrivateKeyTypes) -> None:
+        # A PEM from the environment may hold any kind of key: only P-256 signs ES256.
         if not isinstance(private_key, ec.EllipticCurvePrivateKey) or private_key.curve.name != "secp256r1":
             raise authz.ConfigurationError("the gateway's signing key must be an EC P-256 key (ES256)")
         self._key = private_key
@@ -56,7 +58,7 @@ class GatewayKey:
             key = serialization.load_pem_private_key(pem.encode(), password=None)
         except (ValueError, TypeError) as e:
             raise authz.ConfigurationError(f"GATEWAY_SIGNING_KEY is not a PEM private key: {e}") from None
-        return cls(key)  # type: ignore[arg-type]
+        return cls(key)
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
         return {"keys": [self.public_jwk]}
