@@ -18,6 +18,10 @@ from starlette.exceptions import StarletteDeprecationWarning
 
 from identity.app import create_app
 from identity.settings import Settings
+from servicekit.testing import watch_event_loop
+
+#: Autouse: every test fails if the app blocked its event loop (servicekit.loopwatch).
+free_event_loop = pytest.fixture(autouse=True)(watch_event_loop)
 
 with warnings.catch_warnings():
     # Without `httpx2` installed, starlette.testclient warns once, on import, that it runs on plain `httpx`;

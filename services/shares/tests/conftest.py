@@ -31,9 +31,13 @@ from sqlmodel import Session, col, select
 
 import authz
 from authz.testing import Caller, FakeIssuer
+from servicekit.testing import watch_event_loop
 from shares.app import create_app
 from shares.models import Share
 from shares.settings import Settings
+
+#: Autouse: every test fails if the app blocked its event loop (servicekit.loopwatch).
+free_event_loop = pytest.fixture(autouse=True)(watch_event_loop)
 
 ISSUER = "http://identity.test"
 TODOS_URL = "http://todos.test"

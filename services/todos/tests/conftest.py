@@ -23,9 +23,13 @@ from starlette.exceptions import StarletteDeprecationWarning
 
 import authz
 from authz.testing import Caller, FakeIssuer
+from servicekit.testing import watch_event_loop
 from todos.app import create_app
 from todos.models import AuditEntry, Grant, Todo
 from todos.settings import Settings
+
+#: Autouse: every test fails if the app blocked its event loop (servicekit.loopwatch).
+free_event_loop = pytest.fixture(autouse=True)(watch_event_loop)
 
 # Starlette warns (once, on import) that its TestClient would rather run on `httpx2`, which the workspace
 # does not install; with `filterwarnings = error` that warning would stop collection. Only that one is

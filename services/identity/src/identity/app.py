@@ -23,7 +23,7 @@ from identity.settings import Settings
 from identity.subject_tokens import SubjectTokens
 from identity.throttle import LoginThrottle, TooManyAttempts
 from identity.tokens import TokenService
-from servicekit import health_router, make_engine, upgrade_to_head
+from servicekit import health_router, make_engine, upgrade_to_head, warm_routes
 
 
 def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
         # Only needed to fetch a trusted foreign issuer's JWKS (the gateway's, in reissue).
         http = httpx.AsyncClient(transport=transport, timeout=5.0) if settings.trusted_subject_issuers else None
         subject_tokens = SubjectTokens(tokens, settings.trusted_subject_issuers, http, leeway=settings.leeway_seconds)
+        await warm_routes(app)
         try:
             yield State(
                 settings=settings,

@@ -2,6 +2,8 @@
 
 Every call into todos is made on behalf of the caller (token exchange), so todos, which holds the
 grants, decides whether the caller may share that todo; shares keeps the workflow around it.
+Handlers that call todos are `async`; their database work goes to a worker thread (`in_thread`), never
+onto the event loop. Those that only read the database are plain `def` (FastAPI runs them in a thread).
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, NoReturn
 
+import anyio
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from sqlmodel import Session
 
 from authz import Principal
+from servicekit import in_thread
 from shares import service
 from shares.auth import AnyCaller, SharesRead, SharesWrite
 from shares.clients import Todos, bad_gateway
@@ -75,22 +79,24 @@ async def create_share(
 
     # One record per todo and grantee; the table's unique constraint catches a concurrent twin.
     share = None
-    if service.find_share(session, body.todo_id, grantee.id) is None:
-        share = service.add_pending(session, principal, body, grantee)
+    if await in_thread(service.find_share, session, body.todo_id, grantee.id) is None:
+        share = await in_thread(service.add_pending, session, principal, body, grantee)
     if share is None:
         await _refuse_duplicate(session, todos, principal, body.todo_id, grantee.id)
     try:
         answer = await todos.grant(principal, share.todo_id, share.grantee_id)
     except BaseException:
         # No token, todos unreachable, or the request cancelled: no grant was confirmed, so no record stays.
-        service.remove(session, share)
+        # Shielded: a cancelled request must still remove it.
+        with anyio.CancelScope(shield=True):
+            await in_thread(service.remove, session, share)
         raise
     if answer.status_code not in (status.HTTP_200_OK, status.HTTP_201_CREATED):
-        service.remove(session, share)
+        await in_thread(service.remove, session, share)
         if answer.status_code in GRANT_REFUSED:
             raise HTTPException(answer.status_code, GRANT_REFUSED[answer.status_code])
         raise bad_gateway("todos did not make the grant", answer)
-    share = service.activate(session, share)
+    share = await in_thread(service.activate, session, share)
     response.headers["Location"] = f"/shares/{share.id}"
     return SharePublic.model_validate(share)
 
@@ -119,7 +125,7 @@ async def read_received(
 ) -> ReceivedSharesPublic:
     """The todos shared with the caller, as todos answers for them, each with the sender's note if recorded."""
     page = await todos.shared_with_me(principal, offset=offset, limit=min(limit, settings.page_size_max))
-    records = service.received_records(session, principal, page.data)
+    records = await in_thread(service.received_records, session, principal, page.data)
     data = []
     for todo in page.data:
         record = records.get(uuid.UUID(str(todo["id"])))
@@ -134,7 +140,7 @@ async def delete_share(principal: SharesWrite, session: SessionDep, todos: Todos
     A grant todos no longer has (404) is already revoked. If todos refuses (403) or cannot be asked (502),
     the record stays, since the grant may still be there.
     """
-    share = service.get_share(session, principal, share_id)
+    share = await in_thread(service.get_share, session, principal, share_id)
     if share is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
     answer = await todos.revoke(principal, share.todo_id, share.grantee_id)
@@ -142,7 +148,7 @@ async def delete_share(principal: SharesWrite, session: SessionDep, todos: Todos
         raise HTTPException(status.HTTP_403_FORBIDDEN, "todos does not let you change this todo's grants")
     if answer.status_code not in (status.HTTP_204_NO_CONTENT, status.HTTP_404_NOT_FOUND):
         raise bad_gateway("todos did not revoke the grant", answer)
-    service.remove(session, share)
+    await in_thread(service.remove, session, share)
 
 
 async def _refuse_duplicate(
@@ -152,7 +158,7 @@ async def _refuse_duplicate(
 
     A 409 for someone else's todo would tell them that it exists and whom it is shared with.
     """
-    existing = service.find_share(session, todo_id, grantee_id)
+    existing = await in_thread(service.find_share, session, todo_id, grantee_id)
     if existing is None or existing.owner_id != principal.subject:
         owner = await todos.owner_of(principal, todo_id)
         if owner is None:
