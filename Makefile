@@ -69,6 +69,7 @@ mesh: install ## Generate the Istio components and the local sidecar configs + d
 bench: install ## Benchmarks (tables with ratios against a baseline measured in the same run)
 	uv run --no-sync python -m bench.verify
 	uv run --no-sync python -m bench.gateway --mode all
+	uv run --no-sync python -m bench.identity_flood
 
 .PHONY: docs
 docs: install ## Regenerate docs/boundary-modes.md and k8s/components/modes/modes.json (the modes' registries, the matrix)

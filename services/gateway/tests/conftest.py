@@ -44,6 +44,10 @@ from authz.pytest_plugin import ALICE_SUB, ISSUER
 from authz.testing import FakeIssuer
 from gateway.app import create_app
 from gateway.settings import Settings
+from servicekit.testing import watch_event_loop
+
+#: Autouse: every test fails if the app blocked its event loop (servicekit.loopwatch).
+free_event_loop = pytest.fixture(autouse=True)(watch_event_loop)
 
 GATEWAY_URL = "http://gateway.test"
 USER_SCOPE = "todos:read todos:write"

@@ -18,6 +18,10 @@ import pytest
 from authz.pytest_plugin import ISSUER, TestClient
 from identity.app import create_app
 from identity.settings import Settings
+from servicekit.testing import watch_event_loop
+
+#: Autouse: every test fails if the app blocked its event loop (servicekit.loopwatch).
+free_event_loop = pytest.fixture(autouse=True)(watch_event_loop)
 
 LIFETIME = 600
 #: Long enough that a request made right after a rotation still gets the old key, short enough to wait for.

@@ -35,6 +35,10 @@ from authz.testing import Caller, FakeIssuer
 from reminders.app import create_app
 from reminders.models import SentReminder
 from reminders.settings import Settings
+from servicekit.testing import watch_event_loop
+
+#: Autouse: every test fails if the app blocked its event loop (servicekit.loopwatch).
+free_event_loop = pytest.fixture(autouse=True)(watch_event_loop)
 
 AUDIENCE = "reminders"
 TODOS_URL = "http://todos.test"

@@ -33,9 +33,13 @@ from sqlmodel import Session, col, select
 import authz
 from authz.pytest_plugin import ALICE_SUB, BOB_SUB, CAROL_SUB, ISSUER
 from authz.testing import Caller, FakeIssuer
+from servicekit.testing import watch_event_loop
 from shares.app import create_app
 from shares.models import Share
 from shares.settings import Settings
+
+#: Autouse: every test fails if the app blocked its event loop (servicekit.loopwatch).
+free_event_loop = pytest.fixture(autouse=True)(watch_event_loop)
 
 TODOS_URL = "http://todos.test"
 AUDIENCE = "shares"

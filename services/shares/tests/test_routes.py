@@ -168,10 +168,15 @@ class TestCreateShare:
         assert "act" not in claims
 
     def test_record_is_pending_and_committed_while_todos_is_asked(
-        self, client: TestClient, alice, alice_todo, todos, db_rows
+        self, client: TestClient, alice, alice_todo, todos, db_rows, free_event_loop
     ):
         seen: list[list[dict[str, Any]]] = []
-        todos.on_request = lambda request: seen.append(db_rows())
+
+        def peek(request: Any) -> None:
+            with free_event_loop.paused():  # the test peeks from the app's loop; not the app's doing
+                seen.append(db_rows())
+
+        todos.on_request = peek
 
         assert client.post("/shares", headers=alice, json=share_body(alice_todo)).status_code == 201
 
@@ -262,10 +267,15 @@ class TestCreateShare:
         ids=["404", "403", "422", "500", "unreachable", "timeout"],
     )
     def test_todos_refuses_or_fails_and_no_record_is_left(
-        self, client: TestClient, alice, alice_todo, todos, db_rows, answer, status, slug
+        self, client: TestClient, alice, alice_todo, todos, db_rows, answer, status, slug, free_event_loop
     ):
         seen: list[list[dict[str, Any]]] = []
-        todos.on_request = lambda request: seen.append(db_rows())
+
+        def peek(request: Any) -> None:
+            with free_event_loop.paused():  # the test peeks from the app's loop; not the app's doing
+                seen.append(db_rows())
+
+        todos.on_request = peek
         todos.answer = answer
 
         response = client.post("/shares", headers=alice, json=share_body(alice_todo))

@@ -23,9 +23,13 @@ from sqlmodel import Session, col, select
 import authz
 from authz.pytest_plugin import ALICE_SUB, ISSUER, TestClient
 from authz.testing import Caller, FakeIssuer
+from servicekit.testing import watch_event_loop
 from todos.app import create_app
 from todos.models import AuditEntry, Grant, Todo
 from todos.settings import Settings
+
+#: Autouse: every test fails if the app blocked its event loop (servicekit.loopwatch).
+free_event_loop = pytest.fixture(autouse=True)(watch_event_loop)
 
 AUDIENCE = "todos"
 USER_SCOPE = "todos:read todos:write"

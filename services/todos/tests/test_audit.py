@@ -1,7 +1,8 @@
 """The audit of service and delegated calls (`GET /todos/audit`, admin role): who called, for whom, what.
 
-A user's own calls are not audited; a service's call on its own account (reminders) and a service acting
-for a user (shares) are.
+A user's own calls are not audited; a service's call on its own account (reminders), a service acting
+for a user (shares), and an admin reading another user's todo (`admin_read`) are — each in the same
+transaction as what it records.
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from todos.models import AuditEntry
 
 PROBLEM = "urn:todo-suite:problem:"
 ENTRY_KEYS = {"id", "at", "client_id", "actor", "subject", "operation", "todo_id", "detail"}
@@ -110,7 +116,7 @@ class TestAudit:
         assert (entry["actor"], entry["subject"], entry["operation"]) == ("shares", alice.sub, "read_shared")
 
     def test_user_calls_not_audited(
-        self, client: TestClient, audit, audit_rows, service_calls, alice, bob, carol, alice_todo, make_todo
+        self, client: TestClient, audit, audit_rows, service_calls, alice, bob, alice_todo, make_todo
     ):
         before = audit()["count"]
 
@@ -118,9 +124,9 @@ class TestAudit:
         assert client.get("/todos", headers=alice).status_code == 200
         assert client.get(f"/todos/{alice_todo['id']}", headers=alice).status_code == 200
         assert client.get(f"/todos/{alice_todo['id']}", headers=bob).status_code == 200
-        assert client.get(f"/todos/{alice_todo['id']}", headers=carol).status_code == 200
         assert client.get("/todos/shared", headers=bob).status_code == 200
         assert client.patch(f"/todos/{alice_todo['id']}", headers=alice, json={"done": True}).status_code == 200
+        # (An admin reading another user's todo is audited: TestAdminRead.)
 
         assert audit()["count"] == before == 4
         assert len(audit_rows()) == 4
@@ -181,3 +187,82 @@ class TestAuditRefusals:
         service = service_caller("reminders", scope="todos:read todos:due:read", roles=["admin"])
 
         assert_problem(client.get("/todos/audit", headers=service), 403, "wrong-principal-kind")
+
+
+class TestAdminRead:
+    """An admin reading another user's todo (the support view) is audited like a delegated read."""
+
+    def test_reading_someone_elses_todo_is_audited(self, client: TestClient, carol, alice, alice_todo, audit_rows):
+        response = client.get(f"/todos/{alice_todo['id']}", headers=carol)
+
+        assert response.status_code == 200
+        [row] = audit_rows()
+        assert (row["actor"], row["subject"], row["operation"], str(row["todo_id"])) == (
+            None,
+            carol.sub,
+            "admin_read",
+            alice_todo["id"],
+        )
+        assert row["detail"] == f"owner {alice.sub}"
+
+    def test_reading_their_own_or_one_shared_with_them_is_not(
+        self, client: TestClient, carol, alice, alice_todo, make_todo, delegated, audit_rows
+    ):
+        own = make_todo(carol, "carol's own")
+        grant = client.put(f"/todos/{alice_todo['id']}/grants/{carol.sub}", headers=delegated(alice))
+        assert grant.status_code == 201
+        before = audit_rows()
+
+        for todo_id in (own["id"], alice_todo["id"]):
+            assert client.get(f"/todos/{todo_id}", headers=carol).status_code == 200
+
+        assert audit_rows() == before  # the grant's own entry only: a user's own reads are not audited
+
+    def test_a_user_reading_a_todo_is_not(self, client: TestClient, alice, alice_todo, audit_rows):
+        assert client.get(f"/todos/{alice_todo['id']}", headers=alice).status_code == 200
+
+        assert audit_rows() == []
+
+
+@pytest.fixture
+def audit_fails():
+    """Every audit entry fails to be written (as if the database refused it) while this is in use."""
+
+    def refuse(session, flush_context, instances) -> None:
+        if any(isinstance(obj, AuditEntry) for obj in session.new):
+            raise OperationalError("INSERT INTO audit_log", {}, Exception("the audit log refused the entry"))
+
+    event.listen(Session, "before_flush", refuse)
+    yield
+    event.remove(Session, "before_flush", refuse)
+
+
+class TestAuditAndActionTogether:
+    """The audit entry and what it records commit in one transaction: both, or neither."""
+
+    def test_no_grant_without_its_audit_entry(
+        self, client: TestClient, alice, bob, alice_todo, delegated, grant_rows, audit_rows, audit_fails
+    ):
+        response = client.put(f"/todos/{alice_todo['id']}/grants/{bob.sub}", headers=delegated(alice))
+
+        assert response.status_code >= 500
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert grant_rows() == []
+        assert audit_rows() == []
+
+    def test_no_revocation_without_its_audit_entry(
+        self, client: TestClient, alice, bob, alice_todo, delegated, grant_rows, request
+    ):
+        assert client.put(f"/todos/{alice_todo['id']}/grants/{bob.sub}", headers=delegated(alice)).status_code == 201
+        request.getfixturevalue("audit_fails")
+
+        response = client.delete(f"/todos/{alice_todo['id']}/grants/{bob.sub}", headers=delegated(alice))
+
+        assert response.status_code >= 500
+        assert len(grant_rows()) == 1
+
+    def test_no_admin_read_without_its_audit_entry(self, client: TestClient, carol, alice_todo, audit_fails):
+        response = client.get(f"/todos/{alice_todo['id']}", headers=carol)
+
+        assert response.status_code >= 500
+        assert alice_todo["title"] not in response.text

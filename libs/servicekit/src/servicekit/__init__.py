@@ -4,12 +4,16 @@ from servicekit.db import make_engine
 from servicekit.health import health_router
 from servicekit.migrations import MigrationError, upgrade_to_head
 from servicekit.resources import Resources, open_resources
+from servicekit.threads import in_thread
+from servicekit.warmup import warm_routes
 
 __all__ = [
     "MigrationError",
     "Resources",
     "health_router",
+    "in_thread",
     "make_engine",
     "open_resources",
     "upgrade_to_head",
+    "warm_routes",
 ]

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import anyio.to_thread
 import httpx
 from sqlalchemy import Engine
 
@@ -43,9 +44,11 @@ async def open_resources(
     already run `python -m <svc>.migrate`, and this finds nothing to do). See docs/migrations.md.
     `transport` replaces the network for outbound calls (tests pass an `httpx.MockTransport`).
     """
-    engine = make_engine(database_url)
+    # Blocking (the driver's import, migrations, a first connection): in a worker thread, so no event loop
+    # ever waits on it.
+    engine = await anyio.to_thread.run_sync(make_engine, database_url)
     try:
-        upgrade_to_head(engine, migrations)
+        await anyio.to_thread.run_sync(upgrade_to_head, engine, migrations)
         async with httpx.AsyncClient(
             transport=transport,
             mounts=authz.unix_socket_mounts(authz_settings.unix_sockets),
@@ -58,4 +61,4 @@ async def open_resources(
                 oauth = authz.OAuthClient(http, authz_settings, client_id=client_id, client_secret=client_secret)
             yield Resources(engine=engine, http=http, authz=authenticator, oauth=oauth)
     finally:
-        engine.dispose()
+        await anyio.to_thread.run_sync(engine.dispose)

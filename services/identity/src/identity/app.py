@@ -24,7 +24,7 @@ from identity.signin import SignInStore
 from identity.subject_tokens import SubjectTokens
 from identity.throttle import LoginThrottle, TooManyAttempts
 from identity.tokens import TokenService
-from servicekit import health_router, make_engine, upgrade_to_head
+from servicekit import health_router, make_engine, upgrade_to_head, warm_routes
 
 
 def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
             else None
         )
         subject_tokens = SubjectTokens(tokens, settings.trusted_subject_issuers, http, leeway=settings.leeway_seconds)
+        await warm_routes(app)
         try:
             yield State(
                 settings=settings,

@@ -14,7 +14,7 @@ from reminders import routes
 from reminders.deps import State
 from reminders.scheduler import Scanner, run_every
 from reminders.settings import SERVICE_NAME, Settings
-from servicekit import health_router, open_resources
+from servicekit import health_router, open_resources, warm_routes
 
 
 def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
             client_id=settings.client_id,
             client_secret=settings.client_secret.get_secret_value(),
         ) as r:
+            await warm_routes(app)  # FastAPI resolves its routes now, off the loop, not at the first request
             assert r.oauth is not None
             scanner = Scanner(r.engine, r.http, r.oauth, settings)
             scheduler = None

@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 import authz
-from servicekit import health_router, open_resources
+from servicekit import health_router, open_resources, warm_routes
 from shares import routes
 from shares.deps import State
 from shares.settings import SERVICE_NAME, Settings
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
             client_id=settings.client_id,
             client_secret=settings.client_secret.get_secret_value(),
         ) as r:
+            await warm_routes(app)  # FastAPI resolves its routes now, off the loop, not at the first request
             assert r.oauth is not None
             yield State(settings=settings, engine=r.engine, http=r.http, authz=r.authz, oauth=r.oauth)
 

@@ -2,6 +2,8 @@
 
 Every call into todos is made on behalf of the caller (token exchange), so todos, which holds the
 grants, decides whether the caller may share that todo; shares keeps the workflow around it.
+Handlers that call todos are `async`; their database work goes to a worker thread (`in_thread`), never
+onto the event loop. Those that only read the database are plain `def` (FastAPI runs them in a thread).
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ shares through todos ("received"), where the grant is the truth; this table only
 
 Sharing is a workflow across two services (`create_share`): a *pending* record, the grant in todos for
 the user, then *active*. A refusal is a `shares.errors.ShareError`; the routes answer it.
+
+The record functions are synchronous database work; the async workflows run each in a worker thread
+(`servicekit.in_thread`), so the event loop never waits on the database (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
+import anyio
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from authz import Principal
+from servicekit import in_thread
 from servicekit.directory import DirectoryClient, DirectoryUser
 from shares.clients import TodosClient
 from shares.errors import AlreadyShared, InvalidGrantee, NotTodoOwner, ShareNotFound, TodoNotVisible
@@ -78,7 +83,7 @@ async def list_received(
     """The todos shared with the caller, as todos pages them for the caller, each with the record behind
     it (None where there is none), and todos' total count."""
     page = await todos.shared_with_me(principal, offset=offset, limit=limit)
-    records = received_records(session, principal, page.data)
+    records = await in_thread(received_records, session, principal, page.data)
     return [(todo, records.get(uuid.UUID(str(todo["id"])))) for todo in page.data], page.count
 
 
@@ -163,11 +168,11 @@ async def create_share(
 
     # One record per todo and grantee; the table's unique constraint catches a concurrent twin.
     share = None
-    existing = find_share(session, data.todo_id, grantee.id)
+    existing = await in_thread(find_share, session, data.todo_id, grantee.id)
     if existing is None:
-        share = add_pending(session, principal, data, grantee)
+        share = await in_thread(add_pending, session, principal, data, grantee)
     elif existing.owner_id == principal.subject and is_abandoned(existing):
-        share = take_over(session, existing, data)
+        share = await in_thread(take_over, session, existing, data)
     if share is None:
         await _refuse_duplicate(session, todos, principal, data.todo_id, grantee.id)
 
@@ -177,10 +182,11 @@ async def create_share(
         confirmed = True
     finally:
         # `finally`, not `except Exception`: a cancelled request (asyncio.CancelledError) cleans up too. The
-        # removal is synchronous, so a second cancellation cannot interrupt it half-way.
+        # removal is shielded, so the cancellation cannot interrupt it while it waits for its worker thread.
         if not confirmed:
-            remove(session, share)
-    return activate(session, share)
+            with anyio.CancelScope(shield=True):
+                await in_thread(remove, session, share)
+    return await in_thread(activate, session, share)
 
 
 async def revoke_share(session: Session, principal: Principal, share_id: uuid.UUID, *, todos: TodosClient) -> None:
@@ -189,11 +195,11 @@ async def revoke_share(session: Session, principal: Principal, share_id: uuid.UU
     A grant todos no longer has is already revoked. If todos refuses (`NotTodoOwner`) or cannot be asked,
     the record stays, since the grant may still be there. `ShareNotFound` if the caller sent no such share.
     """
-    share = get_share(session, principal, share_id)
+    share = await in_thread(get_share, session, principal, share_id)
     if share is None:
         raise ShareNotFound()
     await todos.revoke(principal, share.todo_id, share.grantee_id)
-    remove(session, share)
+    await in_thread(remove, session, share)
 
 
 async def _grantee(principal: Principal, username: str, directory: DirectoryClient) -> DirectoryUser:
@@ -212,7 +218,7 @@ async def _refuse_duplicate(
 ) -> NoReturn:
     """Refuse a share that exists already: `AlreadyShared` to the todo's owner, and to anyone else what
     todos would say. Telling someone else that it exists would tell them whom the todo is shared with."""
-    existing = find_share(session, todo_id, grantee_id)
+    existing = await in_thread(find_share, session, todo_id, grantee_id)
     if existing is None or existing.owner_id != principal.subject:
         owner = await todos.owner_of(principal, todo_id)
         if owner is None:

@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 import authz
-from servicekit import health_router, open_resources
+from servicekit import health_router, open_resources, warm_routes
 from todos import routes
 from todos.deps import State
 from todos.settings import SERVICE_NAME, Settings
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
             transport=transport,
             delegation=settings.delegated_actors,
         ) as r:
+            await warm_routes(app)  # FastAPI resolves its routes now, off the loop, not at the first request
             yield State(settings=settings, engine=r.engine, http=r.http, authz=r.authz)
 
     app = FastAPI(title=SERVICE_NAME, summary="Todos and who may read them", lifespan=lifespan)

@@ -66,6 +66,7 @@ def read_shared_todos(
     """Todos others shared with the caller (read-only for them)."""
     todos, count = service.list_shared_with(session, principal, offset=offset, limit=min(limit, settings.page_size_max))
     service.record_call(session, principal, "read_shared")
+    session.commit()  # the audit entry is stored before anything is answered
     return TodosPublic(data=[TodoPublic.model_validate(t) for t in todos], count=count)
 
 
@@ -80,6 +81,7 @@ def read_due_todos(
     window = timedelta(seconds=min(within_seconds, settings.due_window_max_seconds))
     todos = service.due_within(session, window)
     service.record_call(session, principal, "read_due", detail=f"{len(todos)} due within {window}")
+    session.commit()
     return DueTodos(data=[DueTodo.model_validate(t) for t in todos], count=len(todos))
 
 
@@ -130,9 +132,16 @@ def create_todo(principal: TodosWrite, session: SessionDep, body: TodoCreate, re
 
 @router.get("/{todo_id}")
 def read_todo(principal: TodosRead, session: SessionDep, todo_id: uuid.UUID) -> TodoPublic:
-    """One todo the caller may see (own, shared with them, or any for admins); 404 otherwise."""
+    """One todo the caller may see (own, shared with them, or any for admins); 404 otherwise.
+
+    An admin's read of someone else's todo (the support view) is audited as `admin_read`, like a
+    delegated read; the entry is committed before the todo is answered, or the read fails."""
     todo = _visible(session, principal, todo_id)
-    service.record_call(session, principal, "read", todo_id)
+    if service.is_support_view(session, principal, todo):
+        service.record_call(session, principal, "admin_read", todo_id, f"owner {todo.owner_id}", support_view=True)
+    else:
+        service.record_call(session, principal, "read", todo_id)
+    session.commit()
     return TodoPublic.model_validate(todo)
 
 
@@ -163,6 +172,8 @@ def grant_access(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the owner cannot be a grantee of their own todo")
     grant, created = service.grant(session, principal, todo, grantee_id)
     service.record_call(session, principal, "grant", todo_id, detail=f"to {grantee_id}")
+    session.commit()  # the grant and its audit entry: one transaction
+    session.refresh(grant)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return GrantPublic.model_validate(grant)
 
@@ -179,6 +190,7 @@ def revoke_access(
     if not service.revoke(session, todo, grantee_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "this todo is not shared with that user")
     service.record_call(session, principal, "revoke", todo_id, detail=f"from {grantee_id}")
+    session.commit()  # the revocation and its audit entry: one transaction
 
 
 def _visible(session, principal, todo_id: uuid.UUID) -> Todo:

@@ -104,24 +104,34 @@ def list_shared_with(session: Session, principal: Principal, *, offset: int, lim
 
 
 def grant(session: Session, owner: Principal, todo: Todo, grantee_id: str) -> tuple[Grant, bool]:
-    """Give `grantee_id` read access to `todo` (idempotent). Returns the grant and whether it is new."""
+    """Give `grantee_id` read access to `todo` (idempotent). Returns the grant and whether it is new.
+
+    Not committed: the caller commits it together with its audit entry (`record_call`)."""
     existing = session.get(Grant, (todo.id, grantee_id))
     if existing is not None:
         return existing, False
     new = Grant(todo_id=todo.id, grantee_id=grantee_id, granted_by=owner.subject)
     session.add(new)
-    session.commit()
-    session.refresh(new)
+    session.flush()
     return new, True
 
 
 def revoke(session: Session, todo: Todo, grantee_id: str) -> bool:
+    """Remove the grant, if there is one. Not committed: the caller commits it with its audit entry."""
     existing = session.get(Grant, (todo.id, grantee_id))
     if existing is None:
         return False
     session.delete(existing)
-    session.commit()
+    session.flush()
     return True
+
+
+def is_support_view(session: Session, principal: Principal, todo: Todo) -> bool:
+    """Did `principal` see `todo` only through the admin role (not owner, not grantee)? Such a read of
+    someone else's todo is audited like a delegated call."""
+    if todo.owner_id == principal.subject or not principal.has_role(ADMIN_ROLE) or principal.is_delegated:
+        return False
+    return session.get(Grant, (todo.id, principal.subject)) is None
 
 
 def due_within(session: Session, window: timedelta) -> list[Todo]:
@@ -137,10 +147,20 @@ def due_within(session: Session, window: timedelta) -> list[Todo]:
 
 
 def record_call(
-    session: Session, principal: Principal, operation: str, todo_id: uuid.UUID | None = None, detail: str = ""
+    session: Session,
+    principal: Principal,
+    operation: str,
+    todo_id: uuid.UUID | None = None,
+    detail: str = "",
+    *,
+    support_view: bool = False,
 ) -> None:
-    """Audit a service's call (its own, or for a user). A user's own calls are not audited here."""
-    if not principal.actor and principal.kind is not Kind.SERVICE:
+    """Audit a service's call (its own, or for a user), and an admin's read of another user's todo
+    (`support_view`). A user's other calls are not audited here.
+
+    Only added to the session: the caller commits it in the same transaction as the action it records
+    (a grant, a revocation; for a read, before the data is answered), so both are stored or neither."""
+    if not principal.actor and principal.kind is not Kind.SERVICE and not support_view:
         return
     session.add(AuditEntry(
         client_id=principal.client_id or "",
@@ -150,7 +170,6 @@ def record_call(
         todo_id=todo_id,
         detail=detail[:255],
     ))  # fmt: skip
-    session.commit()
 
 
 def read_audit(session: Session, *, offset: int, limit: int) -> tuple[list[AuditEntry], int]:

@@ -73,6 +73,24 @@ async def client_token_response(request: Request, client: Client, token: str, cl
     return token_response(token, claims)
 
 
+#: OpenID Connect's scope: asked for at a login, it adds the UserInfo audience (Settings.userinfo_audience).
+OPENID = "openid"
+
+
+def _wants_openid(form: dict[str, str], client: Client) -> bool:
+    """Was `openid` asked for? Then take it out of `form["scope"]` (no API understands it) and check the
+    client may ask for it."""
+    if "scope" not in form:
+        return False
+    asked = form["scope"].split()
+    if OPENID not in asked:
+        return False
+    if OPENID not in client.scopes:
+        raise OAuthError("invalid_scope", f"not allowed here: {OPENID}")
+    form["scope"] = " ".join(s for s in asked if s != OPENID)
+    return True
+
+
 async def _client_credentials(
     request: Request, form: OAuthForm, client: Client, realm: Realm, tokens: TokenService, settings: Settings
 ) -> JSONResponse:
@@ -106,24 +124,6 @@ async def _password(
         audiences, scopes = (*audiences, settings.userinfo_audience), scopes | {OPENID}
     token, claims = tokens.issue(client=client, grant=GRANT_PASSWORD, audiences=audiences, scopes=scopes, user=user)
     return await client_token_response(request, client, token, claims)
-
-
-#: OpenID Connect's scope: asked for at a login, it adds the UserInfo audience (Settings.userinfo_audience).
-OPENID = "openid"
-
-
-def _wants_openid(form: dict[str, str], client: Client) -> bool:
-    """Was `openid` asked for? Then take it out of `form["scope"]` (no API understands it) and check the
-    client may ask for it."""
-    if "scope" not in form:
-        return False
-    asked = form["scope"].split()
-    if OPENID not in asked:
-        return False
-    if OPENID not in client.scopes:
-        raise OAuthError("invalid_scope", f"not allowed here: {OPENID}")
-    form["scope"] = " ".join(s for s in asked if s != OPENID)
-    return True
 
 
 #: RFC 8693 section 3: the token types this server accepts as subject tokens and issues.
