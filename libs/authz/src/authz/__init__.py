@@ -5,8 +5,10 @@ Verify access tokens (JWKS from OIDC discovery, parsed once, refetched on an unk
 with RFC 9457 problem bodies. See libs/authz/README.md.
 """
 
+from authz._cache import ExpiringCache
 from authz._canonical import BadTarget, canonical_path, canonical_query, canonical_target
 from authz._client import OAuthClient, OutboundAuthError
+from authz._discovery import DiscoveryError, discover_endpoint
 from authz._fastapi import STATE_KEY, Authenticator, bearer_token, get_principal, require
 from authz._jwks import JwksCache, KeySource, StaticKeySource
 from authz._principal import Kind, Principal, Source
@@ -75,7 +77,9 @@ __all__ = [
     "ConfigurationError",
     "DelegationRefused",
     "DisallowedAlgorithm",
+    "DiscoveryError",
     "ExpiredToken",
+    "ExpiringCache",
     "Forbidden",
     "InactiveToken",
     "InvalidRequest",
@@ -121,6 +125,7 @@ __all__ = [
     "canonical_query",
     "canonical_target",
     "check_key",
+    "discover_endpoint",
     "get_principal",
     "install_problem_handlers",
     "is_identity_header",

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from authz._discovery import DiscoveryError, discover_endpoint
 from authz._principal import Kind, Principal
 from authz._settings import AuthzSettings
 from authz.modes import service_mode
@@ -192,14 +193,11 @@ class OAuthClient:
         async with self._discovery_lock:  # one discovery, however many keys start cold at once
             if self._token_url is None:
                 try:
-                    response = await self._http.get(self._settings.discovery_url)
-                    response.raise_for_status()
-                    endpoint = response.json()["token_endpoint"]
-                    if not isinstance(endpoint, str):
-                        raise TypeError("token_endpoint is not a string")
-                    self._token_url = endpoint
-                except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
-                    raise OutboundAuthError(f"could not discover the token endpoint: {type(e).__name__}") from e
+                    self._token_url = await discover_endpoint(
+                        self._http, self._settings.discovery_url, "token_endpoint"
+                    )
+                except DiscoveryError as e:
+                    raise OutboundAuthError(f"could not discover the token endpoint: {e}") from e
             return self._token_url
 
 

@@ -12,6 +12,7 @@ import httpx
 from jwt import PyJWK, PyJWKSet
 from jwt.exceptions import PyJWKError, PyJWKSetError
 
+from authz._discovery import discover_endpoint
 from authz._settings import AuthzSettings
 from authz.exceptions import KeySetUnavailable, UnknownKey
 
@@ -126,12 +127,7 @@ class JwksCache:
 
     async def _jwks_url_from_discovery(self) -> str:
         assert self._discovery_url is not None
-        response = await self._client.get(self._discovery_url)
-        response.raise_for_status()
-        metadata = response.json()
-        if not isinstance(metadata, dict) or not isinstance(metadata.get("jwks_uri"), str):
-            raise ValueError("the discovery document has no jwks_uri")
-        self._jwks_url = metadata["jwks_uri"]
+        self._jwks_url = await discover_endpoint(self._client, self._discovery_url, "jwks_uri")
         return self._jwks_url
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import jwt
 
 from authz import exceptions as exc
+from authz._cache import ExpiringCache
 from authz._jwks import KeySource
 from authz._settings import AuthzSettings
 
@@ -19,35 +19,6 @@ from authz._settings import AuthzSettings
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "jti")
 _KEY_TYPE_FOR_ALG_PREFIX = {"ES": "EC", "RS": "RSA", "PS": "RSA"}
-
-
-class _TokenCache:
-    """A bounded map from a token's hash to its verified claims, kept until the token expires."""
-
-    def __init__(self, max_size: int) -> None:
-        self._max = max_size
-        self._entries: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, key: bytes, now: float) -> dict[str, Any] | None:
-        claims = self._entries.get(key)
-        if claims is None:
-            return None
-        if claims["exp"] <= now:
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        return claims
-
-    def put(self, key: bytes, claims: dict[str, Any]) -> None:
-        if self._max <= 0:
-            return
-        self._entries[key] = claims
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
 
 
 class TokenVerifier:
@@ -82,7 +53,7 @@ class TokenVerifier:
         self._leeway = leeway_seconds
         self._token_types = frozenset(token_types) if token_types is not None else None
         self._required = list(required_claims)
-        self._cache = _TokenCache(cache_size)
+        self._cache: ExpiringCache[bytes, dict[str, Any]] = ExpiringCache(cache_size)
         self._clock = clock
 
     @classmethod
@@ -113,7 +84,7 @@ class TokenVerifier:
         key = await self.keys.get(header["kid"])
         self._check_key_fits(key, header["alg"])
         claims = self._decode(token, key.key, header["alg"], now)
-        self._cache.put(cache_key, claims)
+        self._cache.put(cache_key, claims, claims["exp"])
         return claims
 
     def _header(self, token: str) -> Mapping[str, Any]:

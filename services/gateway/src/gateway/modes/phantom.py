@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections import OrderedDict
 
 import httpx
 import jwt
@@ -47,8 +46,7 @@ class PhantomResolver:
         self._url = introspection_url
         self._auth = (client_id, client_secret)
         self._max_age = max_age_seconds
-        self._cache: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache: authz.ExpiringCache[bytes, str] = authz.ExpiringCache(cache_size)
         self._clock = clock
         #: One introspection per opaque token at a time: a burst of requests with a new token costs one call.
         self._pending: dict[bytes, asyncio.Future[str]] = {}
@@ -61,10 +59,9 @@ class PhantomResolver:
             raise authz.NotAuthenticated("in phantom mode the gateway accepts opaque tokens only, not JWTs")
         key = hashlib.sha256(token.encode()).digest()
         now = self._clock()
-        cached = self._cache.get(key)
-        if cached is not None and cached[1] > now:
-            self._cache.move_to_end(key)
-            return cached[0]
+        cached = self._cache.get(key, now)
+        if cached is not None:
+            return cached
         task = self._pending.get(key)
         if task is None:
             # A task of its own, not the first caller's: a caller that goes away cancels only its own wait.
@@ -105,9 +102,7 @@ class PhantomResolver:
             exp = float(jwt.decode(resolved, options={"verify_signature": False})["exp"])
         except (jwt.InvalidTokenError, KeyError, TypeError, ValueError):
             return  # not cached; the verifier that comes next refuses it with the precise reason
-        self._cache[key] = (resolved, min(self._clock() + self._max_age, exp))
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        self._cache.put(key, resolved, min(self._clock() + self._max_age, exp))
 
 
 class ResolveOpaqueTokens:
@@ -138,15 +133,11 @@ async def _build(ctx: BuildContext) -> EdgeMode:
     url = settings.introspection_url
     if url is None:
         try:
-            discovery = (await ctx.http.get(s.discovery_url)).raise_for_status().json()
-        except (httpx.HTTPError, ValueError) as e:
+            url = await authz.discover_endpoint(ctx.http, s.discovery_url, "introspection_endpoint")
+        except authz.DiscoveryError as e:
             raise authz.ConfigurationError(
-                f"phantom mode: identity's discovery ({s.discovery_url}) could not be read for the "
-                f"introspection endpoint: {type(e).__name__}; set GATEWAY_INTROSPECTION_URL or start identity first"
+                f"phantom mode: {e}; set GATEWAY_INTROSPECTION_URL or start identity first"
             ) from None
-        url = discovery.get("introspection_endpoint") if isinstance(discovery, dict) else None
-        if not isinstance(url, str):
-            raise authz.ConfigurationError("identity's discovery names no introspection_endpoint")
     return ResolveOpaqueTokens(
         PhantomResolver(
             ctx.http,

@@ -15,7 +15,6 @@ import hashlib
 import json
 import time
 import uuid
-from collections import OrderedDict
 from typing import Any
 
 import jwt
@@ -96,8 +95,7 @@ class ReissueToken:
         self._audiences = audiences
         self._lifetime = lifetime_seconds
         self._reuse_margin = max(1, lifetime_seconds // 3)
-        self._cache: OrderedDict[tuple[bytes, str], tuple[str, int]] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache: authz.ExpiringCache[tuple[bytes, str], str] = authz.ExpiringCache(cache_size)
         self._clock = clock
         #: Tokens signed since start: a learner can watch the cache keep this far below the request count.
         self.minted = 0
@@ -121,10 +119,9 @@ class ReissueToken:
             raise authz.WrongPrincipalKind("in reissue mode the gateway forwards users' own requests only")
         now = int(self._clock())
         key = (hashlib.sha256(edge.token.encode()).digest(), edge.service)
-        cached = self._cache.get(key)
-        if cached is not None and cached[1] - now > self._reuse_margin:
-            self._cache.move_to_end(key)
-            return cached[0]
+        cached = self._cache.get(key, now, fresh_for=self._reuse_margin)
+        if cached is not None:
+            return cached
         claims = {name: p.claims[name] for name in KEPT_CLAIMS if name in p.claims}
         exp = min(now + self._lifetime, int(p.claims["exp"]))
         claims |= {
@@ -136,9 +133,7 @@ class ReissueToken:
         }
         token = self.key.sign(claims)
         self.minted += 1
-        self._cache[key] = (token, exp)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        self._cache.put(key, token, exp)
         return token
 
 
