@@ -7,13 +7,14 @@ grants, decides whether the caller may share that todo; shares keeps the workflo
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, NoReturn
+from typing import Any, NoReturn
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.exceptions import RequestValidationError
 from sqlmodel import Session
 
 from authz import Principal
+from servicekit.paging import Limit, Offset
 from shares import service
 from shares.auth import AnyCaller, SharesRead, SharesWrite
 from shares.clients import Todos, bad_gateway
@@ -100,8 +101,8 @@ def read_sent(
     principal: SharesRead,
     session: SessionDep,
     settings: SettingsDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1)] = 50,
+    offset: Offset = 0,
+    limit: Limit = 50,
 ) -> SharesPublic:
     """The shares the caller sent, newest first."""
     shares, count = service.list_sent(session, principal, offset=offset, limit=min(limit, settings.page_size_max))
@@ -114,8 +115,8 @@ async def read_received(
     session: SessionDep,
     settings: SettingsDep,
     todos: TodosDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1)] = 50,
+    offset: Offset = 0,
+    limit: Limit = 50,
 ) -> ReceivedSharesPublic:
     """The todos shared with the caller, as todos answers for them, each with the sender's note if recorded."""
     page = await todos.shared_with_me(principal, offset=offset, limit=min(limit, settings.page_size_max))
