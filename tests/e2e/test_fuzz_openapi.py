@@ -12,6 +12,7 @@ the case as a curl command. A suite of its own: the fuzzer deletes, revokes and 
 from __future__ import annotations
 
 import base64
+import functools
 from collections import Counter
 from collections.abc import Callable
 
@@ -92,29 +93,44 @@ def fuzz(
     statuses: dict[str, Counter[int]] = {}
     for result in schema.get_all_operations():
         operation = result.ok()
-        strategy = st.one_of(
-            operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
-            operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
-        )
         auth = headers(operation.method.upper(), operation.path)
         seen = statuses[f"{operation.method.upper()} {operation.path}"] = Counter()
-
-        @hypothesis.settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-            phases=[hypothesis.Phase.generate],
-        )
-        @given(case=strategy)
-        def run(case: schemathesis.Case) -> None:
-            response = case.call(base_url=base_url, headers=auth, timeout=10)
-            seen[response.status_code] += 1
-            if response.status_code >= 500:
-                found.append(f"{response.status_code} from {service}: {case.as_curl_command(headers=auth)}")
-
-        run()
+        _fuzz_operation(operation, base_url, auth, functools.partial(_record, auth=auth, seen=seen, found=found))
     return found, statuses
+
+
+def _record(
+    case: schemathesis.Case, status: int, *, auth: dict[str, str], seen: Counter[int], found: list[str]
+) -> None:
+    seen[status] += 1
+    if status >= 500:
+        found.append(f"{status} from {case.operation.path}: {case.as_curl_command(headers=auth)}")
+
+
+def _fuzz_operation(
+    operation: schemathesis.APIOperation,
+    base_url: str,
+    auth: dict[str, str],
+    record: Callable[[schemathesis.Case, int], None],
+) -> None:
+    """Up to EXAMPLES cases, valid and invalid ones, each sent once; `record` gets every answer's status."""
+    strategy = st.one_of(
+        operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+        operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+    )
+
+    @hypothesis.settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[hypothesis.Phase.generate],
+    )
+    @given(case=strategy)
+    def run(case: schemathesis.Case) -> None:
+        record(case, case.call(base_url=base_url, headers=auth, timeout=10).status_code)
+
+    run()
 
 
 @pytest.fixture(scope="module")
