@@ -37,10 +37,12 @@ def postgres_databases(names: list[str], admin_url: str | None = None) -> Iterat
     with conn:
         for db in created.values():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
-        base = admin_url.rsplit("/", 1)[0]
-        try:
-            yield {name: f"{base}/{db}" for name, db in created.items()}
-        finally:
+    base = admin_url.rsplit("/", 1)[0]
+    try:
+        yield {name: f"{base}/{db}" for name, db in created.items()}
+    finally:
+        # A connection of its own: the server may have restarted meanwhile (tests/e2e/test_database_outage.py).
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
             for db in created.values():
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
 

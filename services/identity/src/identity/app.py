@@ -19,7 +19,7 @@ from identity.routes import admin, directory, discovery, introspection, token, u
 from identity.settings import Settings
 from identity.subject_tokens import SubjectTokens
 from identity.tokens import TokenService
-from servicekit import health_router, make_engine, upgrade_to_head
+from servicekit import health_router, install_unavailable_handler, make_engine, upgrade_to_head
 
 
 def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
 
     app = FastAPI(title="identity", summary="todo-suite's development OAuth 2.0 / OIDC server", lifespan=lifespan)
     authz.install_problem_handlers(app, realm="identity")
+    install_unavailable_handler(app)
 
     async def on_oauth_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, OAuthError)

@@ -14,7 +14,7 @@ from reminders import routes
 from reminders.deps import State
 from reminders.service import Scanner, run_every
 from reminders.settings import SERVICE_NAME, Settings
-from servicekit import health_router, open_resources
+from servicekit import health_router, install_unavailable_handler, open_resources
 
 
 def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
 
     app = FastAPI(title=SERVICE_NAME, summary="Reminder mail for todos falling due", lifespan=lifespan)
     authz.install_problem_handlers(app, realm=SERVICE_NAME)
+    install_unavailable_handler(app)
     app.include_router(routes.router)
     app.include_router(health_router())
     return app

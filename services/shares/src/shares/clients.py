@@ -54,6 +54,10 @@ def bad_gateway(what: str, response: httpx.Response | None = None) -> HTTPExcept
     # The other service's body is not passed on: it is about its caller (shares), not about ours.
     if response is not None:
         log.warning("%s: %s %s answered %s", what, response.request.method, response.request.url, response.status_code)
+        # Unavailable (its database restarting, say) is passed on as such: the caller may retry.
+        if response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+            retry_after = {"Retry-After": response.headers.get("Retry-After", "2")}
+            return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, what, headers=retry_after)
     return HTTPException(status.HTTP_502_BAD_GATEWAY, what)
 
 

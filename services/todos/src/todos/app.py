@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 import authz
-from servicekit import health_router, open_resources
+from servicekit import health_router, install_unavailable_handler, open_resources
 from todos import routes
 from todos.deps import State
 from todos.settings import SERVICE_NAME, Settings
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
 
     app = FastAPI(title=SERVICE_NAME, summary="Todos and who may read them", lifespan=lifespan)
     authz.install_problem_handlers(app, realm=SERVICE_NAME)
+    install_unavailable_handler(app)
     app.include_router(routes.router)
     app.include_router(health_router())
     return app
