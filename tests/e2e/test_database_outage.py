@@ -117,9 +117,10 @@ def test_restart_under_write_load(cluster: PrivateCluster, own_suite: Callable[.
     statuses = {status for status, _, _ in writes.others}
     assert statuses == {503}, writes.others[:5]  # the outage was felt, and only as 503
     for status, retry_after, body in writes.others:
-        assert retry_after is not None and retry_after.isdigit(), (status, body)
+        assert retry_after is not None, (status, body)
+        assert retry_after.isdigit(), (status, body)
         assert "database-unavailable" in body
-    assert len(writes.acknowledged) > 50
+    assert len(writes.acknowledged) > 4 * WRITERS
 
     # Every write that was acknowledged is there (read back in pages through the gateway).
     stored: set[str] = set()
