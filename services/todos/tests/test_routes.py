@@ -779,6 +779,20 @@ class TestProbes:
         assert body["detail"] == "the database is not reachable"
         assert client.get("/healthz").status_code == 200
 
+    def test_database_unreachable_is_503_with_retry_after(self, client: TestClient, tmp_path, alice):
+        # As above; an API request then fails at the database: unavailable (503), not a crash (500).
+        for path in tmp_path.glob("todos.db*"):
+            path.unlink()
+        (tmp_path / "todos.db").mkdir()
+        client.app_state["engine"].dispose()
+
+        for method, kwargs in (("GET", {}), ("POST", {"json": {"title": "x"}})):
+            response = client.request(method, "/todos", headers=alice, **kwargs)
+
+            body = assert_problem(response, 503, "database-unavailable")
+            assert response.headers["retry-after"].isdigit()
+            assert "todos.db" not in body["detail"]
+
     def test_metrics_fetch_jwks_once(self, client: TestClient, issuer: FakeIssuer, alice, bob, carol, reminders):
         for caller in (alice, bob, carol, reminders, alice, bob):
             assert client.get("/todos/whoami", headers=caller).status_code == 200

@@ -114,7 +114,8 @@ def run_exec(cmd: list[str], stop_signal: signal.Signals, user: str | None = Non
             child.wait(timeout=GRACE_SECONDS)
         except subprocess.TimeoutExpired:
             child.kill()
-    return child.wait()
+    code = child.wait()
+    return 128 - code if code < 0 else code  # as a shell reports a program killed by a signal
 
 
 def _group_of(user: str | None) -> int | None:
