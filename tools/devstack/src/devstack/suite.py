@@ -272,7 +272,7 @@ class Suite:
     Use as a context manager. Each process runs on a lifeline (devstack/lifeline.py): its stdin is a pipe
     whose other end only this object holds, so when this Python process ends, however it ends, every
     child stops by itself. Each also gets its own session (process group): a terminal's Ctrl-C reaches
-    devstack alone, which stops the children in order — SIGTERM to each group, then SIGKILL for whatever
+    devstack alone, which stops the children in order — SIGTERM to each, then SIGKILL to the group of whatever
     has not exited after a grace period. `on_line` decides where a process's log lines go besides its
     log file: a callback that prefixes and prints them (`make up`).
     """
