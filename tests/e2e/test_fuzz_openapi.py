@@ -6,7 +6,8 @@ directly and, for the APIs behind it, through the gateway. Every operation is ca
 passes its authorization, so the fuzzer reaches the code behind the checks: alice for her endpoints, carol
 for admin ones, reminders' own token for `/todos/due`, shares' delegated token for grants, and the
 confidential clients' HTTP Basic credentials at identity's OAuth endpoints. Any 5xx fails the test with
-the case as a curl command. A suite of its own: the fuzzer deletes, revokes and rotates keys.
+the case as a curl command. A suite of its own, on SQLite and on PostgreSQL (which refuses a NUL in a
+string that SQLite stores): the fuzzer deletes, revokes and rotates keys.
 """
 
 from __future__ import annotations
@@ -133,9 +134,10 @@ def _fuzz_operation(
     run()
 
 
-@pytest.fixture(scope="module")
-def fuzzed_suite(own_suite: Callable[..., SuiteClient]) -> SuiteClient:
-    return own_suite("sqlite")
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def fuzzed_suite(request: pytest.FixtureRequest, own_suite: Callable[..., SuiteClient]) -> SuiteClient:
+    """On both databases: PostgreSQL refuses what SQLite stores (a NUL in a string), and the other way round."""
+    return own_suite(request.param)
 
 
 @pytest.mark.parametrize(

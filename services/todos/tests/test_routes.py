@@ -417,6 +417,8 @@ class TestValidation:
             pytest.param({"title": ""}, "title", id="empty-title"),
             pytest.param({"title": "   \t "}, "title", id="whitespace-title"),
             pytest.param({"title": "t" * (TITLE_MAX + 1)}, "title", id="title-201-chars"),
+            pytest.param({"title": "a\x00b"}, "title", id="nul-in-title"),  # PostgreSQL cannot store it
+            pytest.param({"title": "x", "notes": "\x00"}, "notes", id="nul-in-notes"),
             pytest.param({}, "title", id="no-title"),
             pytest.param({"title": None}, "title", id="null-title"),
             pytest.param({"title": "x", "id": str(uuid.uuid4())}, "id", id="client-chosen-id"),
@@ -479,6 +481,7 @@ class TestValidation:
             pytest.param({"title": ""}, "title", id="empty-title"),
             pytest.param({"title": "  "}, "title", id="whitespace-title"),
             pytest.param({"title": "t" * (TITLE_MAX + 1)}, "title", id="title-201-chars"),
+            pytest.param({"notes": "a\x00b"}, "notes", id="nul-in-notes"),
             pytest.param({"owner_id": "8d9e0f1a-2b3c-4d5e-8f70-b0b000000002"}, "owner_id", id="owner"),
             pytest.param({"id": "00000000-0000-0000-0000-000000000000"}, "id", id="id"),
             pytest.param({"due_at": "2026-12-01T09:00:00"}, "due_at", id="naive-due-at"),
