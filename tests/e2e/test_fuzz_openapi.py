@@ -29,7 +29,7 @@ from tests.e2e.infra.client import SuiteClient
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
 #: Examples per operation and target: bounded, so the whole test stays under a minute or so.
-EXAMPLES = 40
+EXAMPLES = 30
 
 
 def _basic(client_id: str, secret: str) -> str:
@@ -108,6 +108,20 @@ def _record(
         found.append(f"{status} from {case.operation.path}: {case.as_curl_command(headers=auth)}")
 
 
+#: Strings that databases and parsers treat specially; put into every string of a valid case, since random
+#: generation rarely hits them (PostgreSQL cannot store the first: it was a 500 there, never on SQLite).
+EDGE_STRINGS = ("a\x00b", "\u202e" + "\U0001d518" * 300, "' OR 1=1 --", "%00", "\\x00", " ")
+
+
+def _with_strings(case: schemathesis.Case, value: str) -> schemathesis.Case:
+    """`case` with every string of its JSON body and its query set to `value`."""
+    if isinstance(case.body, dict):
+        case.body = {k: value if isinstance(v, str) else v for k, v in case.body.items()}
+    if case.query:
+        case.query = {k: value if isinstance(v, str) else v for k, v in case.query.items()}
+    return case
+
+
 def _fuzz_operation(
     operation: schemathesis.APIOperation,
     base_url: str,
@@ -115,9 +129,11 @@ def _fuzz_operation(
     record: Callable[[schemathesis.Case, int], None],
 ) -> None:
     """Up to EXAMPLES cases, valid and invalid ones, each sent once; `record` gets every answer's status."""
+    valid = operation.as_strategy(generation_mode=GenerationMode.POSITIVE)
     strategy = st.one_of(
-        operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+        valid,
         operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+        st.tuples(valid, st.sampled_from(EDGE_STRINGS)).map(lambda pair: _with_strings(*pair)),
     )
 
     @hypothesis.settings(

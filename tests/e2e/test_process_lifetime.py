@@ -7,13 +7,16 @@ port it listened on is free (docs/tilt.md, "Process lifetime").
 
 from __future__ import annotations
 
+import shutil
 import signal
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from devstack.ports import free_ports
 from tests.e2e.infra.devstack_run import DevstackRun
 
 #: How long the processes and ports of a stopped suite may take to clear.
@@ -58,6 +61,23 @@ def test_sigkill_of_devstack_alone_leaves_nothing(runs: list[DevstackRun], tmp_p
     run = _start(runs, tmp_path / "run", mesh=mesh)
     run.kill_devstack_alone()
     _assert_nothing_left(run)
+
+
+def test_private_postgres_goes_with_devstack(runs: list[DevstackRun], tmp_path: Path) -> None:
+    """`make up DB=postgres` where no server answers: devstack's own PostgreSQL is on a lifeline too."""
+    # A port where nothing listens, so that devstack starts a private server (its postmaster and backends).
+    nowhere = f"postgresql://postgres@127.0.0.1:{free_ports(1)[0]}/postgres"
+    # Not under pytest's tmp_path: as root the server runs as `postgres`, which must reach its data directory.
+    run_dir = Path(tempfile.mkdtemp(prefix="todo-suite-life-"))
+    run_dir.chmod(0o755)
+    run = _start(runs, run_dir, args=("--db", "postgres", "--pg-url", nowhere))
+    try:
+        assert any("a private PostgreSQL" in line for line in run.output)
+        assert len(run.started) >= 7 + 3  # its wrapper, the postmaster and at least one backend besides the suite
+        run.kill_devstack_alone()
+        _assert_nothing_left(run)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def test_restart_on_the_same_ports(runs: list[DevstackRun], tmp_path: Path) -> None:

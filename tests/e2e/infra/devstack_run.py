@@ -50,9 +50,12 @@ def alive(pids: set[int]) -> set[int]:
 class DevstackRun:
     """One `uv run --no-sync devstack up` on free ports, with a run directory of its own."""
 
-    def __init__(self, run_dir: Path, *, mesh: bool = False, ports: dict[str, int] | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, *, mesh: bool = False, ports: dict[str, int] | None = None, args: tuple[str, ...] = ()
+    ) -> None:
         self.run_dir = run_dir
         self.mesh = mesh
+        self.args = args
         self.ports = ports or dict(zip(PROCESSES, free_ports(len(PROCESSES)), strict=True))
         self.mesh_base_port = free_block(port_span()) if mesh else 0
         self.output: list[str] = []
@@ -71,6 +74,7 @@ class DevstackRun:
         cmd += [arg for name, port in self.ports.items() for arg in ("--port", f"{name}={port}")]
         if self.mesh:
             cmd += ["--mesh", "--mesh-base-port", str(self.mesh_base_port)]
+        cmd += self.args
         # A process group of its own, as Tilt gives a serve_cmd.
         env = {**os.environ, "NO_COLOR": "1", "MODE": "", "MESH": "", "DB": ""}
         self.proc = subprocess.Popen(
