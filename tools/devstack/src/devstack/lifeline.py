@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -53,7 +54,10 @@ def _wait_for_eof(fd: int) -> None:
 
 
 def watch_stdin(on_eof: Callable[[], None]) -> None:
-    """Call `on_eof` (from a daemon thread) once stdin reaches end-of-file."""
+    """Call `on_eof` (from a daemon thread) once stdin reaches end-of-file — if stdin is a pipe at all: run by
+    hand from a terminal, or with stdin from /dev/null, there is no lifeline to watch."""
+    if not stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):
+        return
 
     def run() -> None:
         _wait_for_eof(sys.stdin.fileno())
