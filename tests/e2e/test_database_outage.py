@@ -140,6 +140,9 @@ def test_restart_under_write_load(cluster: PrivateCluster, own_suite: Callable[.
             break
         stored |= ids
     assert set(writes.acknowledged) <= stored
+    # Nor any error after a response had gone out (a dropped connection, then a 502 for someone else).
+    for name in ("identity", "todos", "shares", "reminders", "gateway"):
+        assert "unhandled error" not in suite.processes.log_path(name).read_text(), name
     print(
         f"\n{len(writes.acknowledged)} writes acknowledged, {len(writes.others)} answered 503 (Retry-After), "
         f"0 lost; ready {ready_after:.2f}s after the database was back, "

@@ -85,7 +85,8 @@ class DevstackRun:
         deadline = time.monotonic() + timeout
         while not up.wait(0.2):
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("devstack did not come up:\n" + "\n".join(self.output[-40:]))
+                said = [line for line in self.output if not line.startswith(" ") and "|" not in line]
+                raise AssertionError("devstack did not come up:\n" + "\n".join(said[-20:] + self.output[-20:]))
         self.started = descendants(self.proc.pid)
 
     def _read(self, up: threading.Event) -> None:
