@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -118,7 +119,7 @@ def _taken_ports(config: SuiteConfig, wait: float) -> list[str]:
 
 
 @contextlib.contextmanager
-def _databases(args: argparse.Namespace, config: SuiteConfig):
+def _databases(args: argparse.Namespace, config: SuiteConfig) -> Iterator[tuple[dict[str, str], str]]:
     """(URLs per service, a phrase for the banner): SQLite files, or PostgreSQL (docs/reliability.md)."""
     if args.db == "sqlite":
         yield {}, f"SQLite in {config.run_dir}/"
