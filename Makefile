@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 MODE ?= passthrough
+DB ?= sqlite
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: help
@@ -20,8 +21,8 @@ install: uv ## Install uv (if missing) and every workspace package into .venv
 	uv run --no-sync python -m compileall -q libs/*/src services/*/src tools/*/src > /dev/null
 
 .PHONY: up
-up: install ## Run the whole suite locally (no cluster, SQLite); MODE=passthrough|... MESH=1 (Envoy mTLS); Ctrl-C stops it
-	uv run --no-sync devstack up --mode $(MODE) $(if $(filter-out 0 false,$(MESH)),--mesh,)
+up: install ## Run the whole suite locally (no cluster); MODE=passthrough|... MESH=1 (Envoy mTLS) DB=sqlite|postgres; Ctrl-C stops it
+	uv run --no-sync devstack up --mode $(MODE) --db $(DB) $(if $(filter-out 0 false,$(MESH)),--mesh,)
 
 .PHONY: login
 login: ## Sign in as a person (code + PKCE in the browser) against a running `make up`; tokens on stdout only

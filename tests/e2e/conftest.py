@@ -18,9 +18,13 @@ Layout — this file holds fixture wiring only; helpers live in `infra/`; one fi
     test_mesh.py            the journey in every mode with the mesh on, and what the mesh refuses
     test_sign_in.py         people sign in: an independent RP (Authlib) and the CLI, code + PKCE, refresh, logout
     test_identity_attacks.py  open redirect, code injection, PKCE downgrade, replays, login CSRF, guessing
+    test_process_lifetime.py  nothing `devstack up` starts outlives it (Tilt's stop sequences, SIGKILL)
+    test_database_outage.py   a private PostgreSQL restarted under write load: 503s, no 500, nothing lost
+    test_fuzz_openapi.py    every operation of every OpenAPI, fuzzed: no 5xx anywhere
 
 `suite` runs the default mode on SQLite and PostgreSQL; `moded_suite` runs each built mode on SQLite;
 `mesh_suite` runs each mode with the local mesh (Envoy sidecars, mTLS, the peer policy) on SQLite.
+`own_suite` starts a suite for one test module alone (the fuzzer and the outage drill change what others see).
 
 The suite is started once per database kind (session scope): the embedded SQLite default, and
 PostgreSQL, for which `make test` finds or starts a server (scripts/with-postgres). Neither is skipped.
@@ -28,7 +32,7 @@ PostgreSQL, for which `make test` finds or starts a server (scripts/with-postgre
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -54,10 +58,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _boot(
-    stack: ExitStack, run_dir: Path, database_kind: str, mode: str, spy: Spy | None = None, *, mesh: bool = False
+    stack: ExitStack,
+    run_dir: Path,
+    database_kind: str,
+    mode: str,
+    spy: Spy | None = None,
+    *,
+    mesh: bool = False,
+    pg_admin_url: str | None = None,
 ) -> SuiteClient:
     if database_kind == "postgres":
-        databases = stack.enter_context(postgres_databases(DATABASES))
+        databases = stack.enter_context(postgres_databases(DATABASES, pg_admin_url))
     else:
         databases = sqlite_databases(run_dir, DATABASES)
     config = devstack.suite.SuiteConfig(
@@ -119,3 +130,16 @@ def mesh_suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     """The suite in each boundary mode with the mesh on (`make up MESH=1`): every app behind Envoy sidecars."""
     with ExitStack() as stack:
         yield _boot(stack, tmp_path_factory.mktemp(f"mesh-{request.param}"), "sqlite", request.param, mesh=True)
+
+
+@pytest.fixture(scope="module")
+def own_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., SuiteClient]]:
+    """Start a suite for this test module alone: `own_suite("sqlite")`, or `own_suite("postgres",
+    pg_admin_url=...)` on a server of the test's own. Stopped at the module's end."""
+    with ExitStack() as stack:
+
+        def boot(database_kind: str = "sqlite", *, pg_admin_url: str | None = None) -> SuiteClient:
+            run_dir = tmp_path_factory.mktemp(f"own-{database_kind}")
+            return _boot(stack, run_dir, database_kind, "passthrough", pg_admin_url=pg_admin_url)
+
+        yield boot

@@ -340,10 +340,24 @@ class TestCreateShare:
             ({"todo_id": "{todo}", "username": "   "}, "username"),
             ({"todo_id": "{todo}", "username": "b" * 101}, "username"),
             ({"todo_id": "{todo}", "username": "bob", "note": "n" * 501}, "note"),
+            ({"todo_id": "{todo}", "username": "bob", "note": "a\x00b"}, "note"),
+            ({"todo_id": "{todo}", "username": "b\x00ob"}, "username"),
             ({"todo_id": "{todo}", "username": "bob", "owner_id": ALICE_SUB}, "owner_id"),
             ({"todo_id": "{todo}", "username": "bob", "status": "active"}, "status"),
         ],
-        ids=["no todo", "bad todo id", "no username", "empty", "blank", "too long", "long note", "owner", "status"],
+        ids=[
+            "no todo",
+            "bad todo id",
+            "no username",
+            "empty",
+            "blank",
+            "too long",
+            "long note",
+            "nul in note",
+            "nul in username",
+            "owner",
+            "status",
+        ],
     )
     def test_invalid_body(self, client: TestClient, alice, alice_todo, todos, identity, db_rows, body, field):
         body = {k: alice_todo["id"] if v == "{todo}" else v for k, v in body.items()}

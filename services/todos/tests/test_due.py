@@ -103,10 +103,15 @@ class TestDueSoon:
 
         assert due_ids(capped.get("/todos/due", headers=reminders)) == [half_hour["id"]]
 
-    def test_within_huge(self, due, make_todo, alice):
+    def test_within_a_year_is_cut_to_the_setting(self, due, make_todo, alice):
         soon = make_todo(alice, "soon", due_at=in_(timedelta(hours=1)))
 
-        assert due_ids(due(within_seconds=10**12)) == [soon["id"]]
+        assert due_ids(due(within_seconds=366 * 86_400)) == [soon["id"]]
+
+    @pytest.mark.parametrize("within", [366 * 86_400 + 1, 10**12, 2**64])
+    def test_within_past_its_bound(self, due, within):
+        body = assert_problem(due(within_seconds=within), 422, "validation-error")
+        assert any("within_seconds" in error["loc"] for error in body["errors"])
 
     @pytest.mark.parametrize("within", ["10", "59", "0", "-60", "soon", "1.5"])
     def test_within_invalid(self, due, within):

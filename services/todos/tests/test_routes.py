@@ -417,6 +417,8 @@ class TestValidation:
             pytest.param({"title": ""}, "title", id="empty-title"),
             pytest.param({"title": "   \t "}, "title", id="whitespace-title"),
             pytest.param({"title": "t" * (TITLE_MAX + 1)}, "title", id="title-201-chars"),
+            pytest.param({"title": "a\x00b"}, "title", id="nul-in-title"),  # PostgreSQL cannot store it
+            pytest.param({"title": "x", "notes": "\x00"}, "notes", id="nul-in-notes"),
             pytest.param({}, "title", id="no-title"),
             pytest.param({"title": None}, "title", id="null-title"),
             pytest.param({"title": "x", "id": str(uuid.uuid4())}, "id", id="client-chosen-id"),
@@ -479,6 +481,7 @@ class TestValidation:
             pytest.param({"title": ""}, "title", id="empty-title"),
             pytest.param({"title": "  "}, "title", id="whitespace-title"),
             pytest.param({"title": "t" * (TITLE_MAX + 1)}, "title", id="title-201-chars"),
+            pytest.param({"notes": "a\x00b"}, "notes", id="nul-in-notes"),
             pytest.param({"owner_id": "8d9e0f1a-2b3c-4d5e-8f70-b0b000000002"}, "owner_id", id="owner"),
             pytest.param({"id": "00000000-0000-0000-0000-000000000000"}, "id", id="id"),
             pytest.param({"due_at": "2026-12-01T09:00:00"}, "due_at", id="naive-due-at"),
@@ -778,6 +781,20 @@ class TestProbes:
         body = assert_problem(response, 503, "not-ready")
         assert body["detail"] == "the database is not reachable"
         assert client.get("/healthz").status_code == 200
+
+    def test_database_unreachable_is_503_with_retry_after(self, client: TestClient, tmp_path, alice):
+        # As above; an API request then fails at the database: unavailable (503), not a crash (500).
+        for path in tmp_path.glob("todos.db*"):
+            path.unlink()
+        (tmp_path / "todos.db").mkdir()
+        client.app_state["engine"].dispose()
+
+        for method, kwargs in (("GET", {}), ("POST", {"json": {"title": "x"}})):
+            response = client.request(method, "/todos", headers=alice, **kwargs)
+
+            body = assert_problem(response, 503, "database-unavailable")
+            assert response.headers["retry-after"].isdigit()
+            assert "todos.db" not in body["detail"]
 
     def test_metrics_fetch_jwks_once(self, client: TestClient, issuer: FakeIssuer, alice, bob, carol, reminders):
         for caller in (alice, bob, carol, reminders, alice, bob):

@@ -21,9 +21,10 @@ def pg_admin_url() -> str:
 
 
 @contextmanager
-def postgres_databases(names: list[str]) -> Iterator[dict[str, str]]:
-    """Create one empty database per name (unique to this run) and drop them all at the end."""
-    admin_url = pg_admin_url()
+def postgres_databases(names: list[str], admin_url: str | None = None) -> Iterator[dict[str, str]]:
+    """Create one empty database per name (unique to this run) and drop them all at the end; on the server
+    of `admin_url`, by default the one `make test` provides."""
+    admin_url = admin_url or pg_admin_url()
     run = uuid.uuid4().hex[:8]
     created = {name: f"todo_suite_e2e_{run}_{name}" for name in names}
     try:
@@ -36,10 +37,12 @@ def postgres_databases(names: list[str]) -> Iterator[dict[str, str]]:
     with conn:
         for db in created.values():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
-        base = admin_url.rsplit("/", 1)[0]
-        try:
-            yield {name: f"{base}/{db}" for name, db in created.items()}
-        finally:
+    base = admin_url.rsplit("/", 1)[0]
+    try:
+        yield {name: f"{base}/{db}" for name, db in created.items()}
+    finally:
+        # A connection of its own: the server may have restarted meanwhile (tests/e2e/test_database_outage.py).
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
             for db in created.values():
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
 

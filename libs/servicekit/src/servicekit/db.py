@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event
-from sqlmodel import create_engine
+from sqlalchemy import Engine, event, exc
+from sqlmodel import Session, create_engine
+
+log = logging.getLogger("servicekit.db")
 
 
 def make_engine(url: str) -> Engine:
@@ -29,3 +33,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def request_session(engine: Engine) -> Iterator[Session]:
+    """A session for one request (a FastAPI dependency's body: `yield from request_session(engine)`).
+
+    Closing it rolls back what was not committed. If the database went away after the handler's work (it
+    restarted between the commit and the close), that rollback fails with a disconnect. FastAPI closes the
+    dependency after the response has gone out, so an error there cannot reach the client any more: it would
+    only make uvicorn drop the connection, which the gateway's pool then finds reset (a 502 for an unrelated
+    request). SQLAlchemy has already discarded the dead connection; there is nothing left to roll back.
+    """
+    session = Session(engine)
+    try:
+        yield session
+    finally:
+        try:
+            session.close()
+        except (exc.OperationalError, exc.InterfaceError) as e:
+            log.warning("the database went away before the session closed: %s", str(e).split("\n")[0])

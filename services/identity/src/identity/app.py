@@ -24,7 +24,7 @@ from identity.signin import SignInStore
 from identity.subject_tokens import SubjectTokens
 from identity.throttle import LoginThrottle, TooManyAttempts
 from identity.tokens import TokenService
-from servicekit import health_router, make_engine, upgrade_to_head, warm_routes
+from servicekit import health_router, install_unavailable_handler, make_engine, upgrade_to_head, warm_routes
 
 
 def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
 
     app = FastAPI(title="identity", summary="todo-suite's development OAuth 2.0 / OIDC server", lifespan=lifespan)
     authz.install_problem_handlers(app, realm="identity")
+    install_unavailable_handler(app)
 
     async def on_oauth_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, OAuthError)

@@ -14,7 +14,7 @@ from reminders import routes
 from reminders.deps import State
 from reminders.scheduler import Scanner, run_every
 from reminders.settings import SERVICE_NAME, Settings
-from servicekit import health_router, open_resources, warm_routes
+from servicekit import health_router, install_unavailable_handler, open_resources, warm_routes
 
 
 def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
 
     app = FastAPI(title=SERVICE_NAME, summary="Reminder mail for todos falling due", lifespan=lifespan)
     authz.install_problem_handlers(app, realm=SERVICE_NAME)
+    install_unavailable_handler(app)
     app.include_router(routes.router)
     app.include_router(health_router())
     return app

@@ -14,6 +14,7 @@ from sqlmodel import Session
 import authz
 from reminders.scheduler import Scanner
 from reminders.settings import Settings
+from servicekit.db import request_session
 
 
 class State(TypedDict):
@@ -29,8 +30,7 @@ class State(TypedDict):
 
 
 def _session(request: Request) -> Iterator[Session]:
-    with Session(request.state.engine) as session:
-        yield session
+    yield from request_session(request.state.engine)
 
 
 def _settings(request: Request) -> Settings:

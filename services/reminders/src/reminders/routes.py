@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from reminders import service
 from reminders.auth import AnyCaller, RemindersRead, RemindersRun
 from reminders.deps import ScannerDep, SessionDep, SettingsDep
 from reminders.models import ReminderPublic, RemindersPublic, RunResult
 from reminders.settings import SERVICE_NAME
+from servicekit.paging import Limit, Offset
 
 router = APIRouter(prefix="/reminders", tags=["reminders"])
 log = logging.getLogger("reminders")
@@ -29,8 +30,8 @@ def read_reminders(
     principal: RemindersRead,
     session: SessionDep,
     settings: SettingsDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1)] = 50,
+    offset: Offset = 0,
+    limit: Limit = 50,
 ) -> RemindersPublic:
     """The reminders sent to the caller, newest first; page with offset/limit."""
     reminders, count = service.list_own_reminders(

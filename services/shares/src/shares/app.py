@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 import authz
-from servicekit import health_router, open_resources, warm_routes
+from servicekit import health_router, install_unavailable_handler, open_resources, warm_routes
 from shares import routes
 from shares.deps import State
 from shares.settings import SERVICE_NAME, Settings
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
         title=SERVICE_NAME, summary="Share a todo with a note; grants made in todos for the user", lifespan=lifespan
     )
     authz.install_problem_handlers(app, realm=SERVICE_NAME)
+    install_unavailable_handler(app)
     app.include_router(routes.router)
     app.include_router(health_router())
     return app

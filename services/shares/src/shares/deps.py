@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 import authz
+from servicekit.db import request_session
 from servicekit.directory import DirectoryClient
 from shares import clients
 from shares.clients import TodosClient
@@ -27,8 +28,7 @@ class State(TypedDict):
 
 
 def _session(request: Request) -> Iterator[Session]:
-    with Session(request.state.engine) as session:
-        yield session
+    yield from request_session(request.state.engine)
 
 
 def _settings(request: Request) -> Settings:

@@ -14,6 +14,8 @@ from pydantic import ConfigDict, field_validator
 from sqlalchemy import Column, DateTime, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from servicekit.text import storable
+
 USERNAME_MAX = 100
 
 #: Written before the grant is asked for; `active` once todos has made it. A refused grant leaves no row.
@@ -37,6 +39,8 @@ class ShareCreate(SQLModel):
     username: str = Field(min_length=1, max_length=USERNAME_MAX)
     #: Its length limit is a setting (`SHARES_NOTE_MAX`), checked by the route.
     note: str = ""
+
+    _storable = field_validator("username", "note")(storable)
 
 
 class Share(SQLModel, table=True):

@@ -11,11 +11,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.exceptions import RequestValidationError
 
+from servicekit.paging import Limit, Offset
 from servicekit.upstream import UpstreamError
 from shares import errors, service
 from shares.auth import AnyCaller, SharesRead, SharesWrite
@@ -51,6 +52,11 @@ def answered_as_problems() -> Iterator[None]:
     except errors.ShareError as e:
         raise HTTPException(REFUSAL_STATUS[type(e)], e.detail) from e
     except UpstreamError as e:
+        # Unavailable (its database restarting, say) is passed on as such, with its Retry-After: the caller
+        # may retry. Anything else outside todos' contract is a bad gateway.
+        if e.response is not None and e.response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+            retry_after = {"Retry-After": e.response.headers.get("Retry-After", "2")}
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, e.what, headers=retry_after) from e
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, e.what) from e
 
 
@@ -91,8 +97,8 @@ def read_sent(
     principal: SharesRead,
     session: SessionDep,
     settings: SettingsDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1)] = 50,
+    offset: Offset = 0,
+    limit: Limit = 50,
 ) -> SharesPublic:
     """The shares the caller sent, newest first."""
     shares, count = service.list_sent(session, principal, offset=offset, limit=min(limit, settings.page_size_max))
@@ -105,8 +111,8 @@ async def read_received(
     session: SessionDep,
     settings: SettingsDep,
     todos: TodosDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1)] = 50,
+    offset: Offset = 0,
+    limit: Limit = 50,
 ) -> ReceivedSharesPublic:
     """The todos shared with the caller, as todos answers for them, each with the sender's note if recorded."""
     with answered_as_problems():

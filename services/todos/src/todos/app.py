@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 import authz
-from servicekit import health_router, open_resources, warm_routes
+from servicekit import health_router, install_unavailable_handler, open_resources, warm_routes
 from todos import routes
 from todos.deps import State
 from todos.settings import SERVICE_NAME, Settings
@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
 
     app = FastAPI(title=SERVICE_NAME, summary="Todos and who may read them", lifespan=lifespan)
     authz.install_problem_handlers(app, realm=SERVICE_NAME)
+    install_unavailable_handler(app)
     app.include_router(routes.router)
     app.include_router(health_router())
     return app

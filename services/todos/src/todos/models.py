@@ -9,6 +9,8 @@ from pydantic import ConfigDict, field_validator
 from sqlalchemy import Column, DateTime, ForeignKey, Uuid
 from sqlmodel import Field, SQLModel
 
+from servicekit.text import storable
+
 TITLE_MAX = 200
 NOTES_MAX = 4000
 
@@ -48,6 +50,7 @@ class TodoCreate(TodoBase):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)  # type: ignore[assignment]
 
     _due = field_validator("due_at")(aware_utc)
+    _storable = field_validator("title", "notes")(storable)
 
 
 class TodoUpdate(SQLModel):
@@ -63,6 +66,7 @@ class TodoUpdate(SQLModel):
     done: bool | None = None
 
     _due = field_validator("due_at")(aware_utc)
+    _storable = field_validator("title", "notes")(storable)
 
     # `due_at: null` clears the due time; the other fields have no "empty" meaning for null.
     @field_validator("title", "notes", "done")

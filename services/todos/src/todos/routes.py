@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import AfterValidator
 
+from servicekit.paging import Limit, Offset
 from todos import service
 from todos.auth import (
     AnyCaller,
@@ -47,6 +48,8 @@ router = APIRouter(prefix="/todos", tags=["todos"])
 NOT_FOUND = "no todo with this id is visible to you"
 #: A time filter is an instant: it must carry a timezone, and is compared in UTC (as stored).
 Instant = Annotated[datetime | None, AfterValidator(aware_utc)]
+#: The widest due-soon window a caller may ask for (a year; 422 past it), then cut to the setting.
+WITHIN_MAX = 366 * 86_400
 
 
 @router.get("/whoami")
@@ -60,8 +63,8 @@ def read_shared_todos(
     principal: SharedRead,
     session: SessionDep,
     settings: SettingsDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1)] = 50,
+    offset: Offset = 0,
+    limit: Limit = 50,
 ) -> TodosPublic:
     """Todos others shared with the caller (read-only for them)."""
     todos, count = service.list_shared_with(session, principal, offset=offset, limit=min(limit, settings.page_size_max))
@@ -75,7 +78,7 @@ def read_due_todos(
     principal: DueRead,
     session: SessionDep,
     settings: SettingsDep,
-    within_seconds: Annotated[int, Query(ge=60)] = 86_400,
+    within_seconds: Annotated[int, Query(ge=60, le=WITHIN_MAX)] = 86_400,
 ) -> DueTodos:
     """Open todos falling due within the window (24 h by default): only what a reminder needs."""
     window = timedelta(seconds=min(within_seconds, settings.due_window_max_seconds))
@@ -90,8 +93,8 @@ def read_audit(
     principal: AuditRead,
     session: SessionDep,
     settings: SettingsDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1)] = 50,
+    offset: Offset = 0,
+    limit: Limit = 50,
 ) -> AuditPublic:
     """Service and delegated calls, newest first: who, for whom, what."""
     entries, count = service.read_audit(session, offset=offset, limit=min(limit, settings.page_size_max))
@@ -106,8 +109,8 @@ def read_todos(
     done: bool | None = None,
     due_before: Instant = None,
     due_after: Instant = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1)] = 50,
+    offset: Offset = 0,
+    limit: Limit = 50,
 ) -> TodosPublic:
     """The caller's own todos, newest first; filter by `done` and by due time, page with offset/limit."""
     todos, count = service.list_own_todos(

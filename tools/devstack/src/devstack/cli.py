@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
 from authz import Mode
 from authz.modes import service_mode
-from devstack.ports import is_free
+from devstack import postgres
+from devstack.ports import free_block, is_free
 from devstack.suite import DEFAULT_MODE, MODES, Suite, SuiteConfig, SuiteError, secret_env_name
 from gateway.modes import gateway_mode
 
 RUN_DIR = Path(".run")
+#: The services that keep a database (SQLite files in the run directory, or PostgreSQL databases).
+DATABASES = ["identity", "todos", "reminders", "shares"]
+#: How long `up` waits for the ports of a suite that is still stopping (Tilt restarts it at once).
+PORT_WAIT_SECONDS = 10.0
 USERS = (("alice", "alice", "user"), ("bob", "bob", "user"), ("carol", "carol", "user, admin"))
 COLORS = {"identity": "35", "todos": "32", "reminders": "33", "shares": "36", "gateway": "34", "mailsink": "90"}
 
@@ -51,7 +58,7 @@ def _mesh_rows(suite: Suite) -> list[str]:
     ]
 
 
-def _banner(suite: Suite) -> str:
+def _banner(suite: Suite, databases: str) -> str:
     cfg = suite.config
     public = ("identity", "gateway") if cfg.mesh else tuple(cfg.ports)
     shown = [name for name in cfg.ports if name != "mailsink" and name in public]
@@ -85,8 +92,8 @@ def _banner(suite: Suite) -> str:
     return "\n".join([
         *warning,
         "",
-        f"todo-suite is up (mode: {cfg.mode}{', mesh on' if cfg.mesh else ''}, databases: SQLite in "
-        f"{cfg.run_dir}/). Ctrl-C stops everything.",
+        f"todo-suite is up (mode: {cfg.mode}{', mesh on' if cfg.mesh else ''}, databases: {databases}). "
+        "Ctrl-C stops everything.",
         *rows,
         *(_mesh_rows(suite) if cfg.mesh else []),
         "Demo logins (development only):",
@@ -106,38 +113,78 @@ def _ports(config: SuiteConfig) -> dict[str, int]:
     return {name: config.ports[name] for name in ("identity", "mailsink", "gateway")}
 
 
+def _taken_ports(config: SuiteConfig, wait: float) -> list[str]:
+    """The ports still taken after waiting up to `wait` seconds: a suite that was just told to stop (Tilt
+    restarts its command as soon as the old one exits) frees them within a moment."""
+    deadline = time.monotonic() + wait
+    while True:
+        taken = [f"{name} needs 127.0.0.1:{port}" for name, port in _ports(config).items() if not is_free(port)]
+        if not taken or time.monotonic() > deadline:
+            return taken
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def _databases(args: argparse.Namespace, config: SuiteConfig) -> Iterator[tuple[dict[str, str], str]]:
+    """(URLs per service, a phrase for the banner): SQLite files, or PostgreSQL (docs/reliability.md)."""
+    if args.db == "sqlite":
+        yield {}, f"SQLite in {config.run_dir}/"
+        return
+    prefix = f"todo_suite_{config.ports['gateway']}"
+    if postgres.server_answers(args.pg_url):
+        yield postgres.fresh_databases(args.pg_url, prefix, DATABASES), f"PostgreSQL at {args.pg_url}, {prefix}_*"
+        return
+    # No server: a private one for this run, on a free port below the ephemeral range.
+    cluster = postgres.PrivateCluster(config.run_dir.absolute() / "postgres", free_block(1, low=20000, high=32767))
+    with postgres.running(cluster, config.run_dir / "logs" / "postgres.log") as admin_url:
+        yield postgres.fresh_databases(admin_url, prefix, DATABASES), f"a private PostgreSQL at {admin_url}"
+
+
 def up(args: argparse.Namespace) -> int:
-    config = SuiteConfig(run_dir=RUN_DIR, mode=args.mode, mesh=args.mesh)
-    taken = [f"{name} needs 127.0.0.1:{port}" for name, port in _ports(config).items() if not is_free(port)]
+    ports = SuiteConfig(run_dir=args.run_dir).ports | dict(args.port)
+    config = SuiteConfig(run_dir=args.run_dir, ports=ports, mode=args.mode, mesh=args.mesh)
+    taken = _taken_ports(config, PORT_WAIT_SECONDS)
     if taken:
         print("Cannot start: a port is taken (is another `make up` running?)", file=sys.stderr)
         for line in taken:
             print(f"  {line}", file=sys.stderr)
         return 2
     stopping = threading.Event()
-    # Ctrl-C and SIGTERM both mean: stop every process we started, then exit. Set explicitly, since
-    # a shell starts background jobs with SIGINT ignored.
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # Ctrl-C, SIGTERM (Tilt, kill) and SIGHUP (the terminal closed) all mean: stop every process we started,
+    # then exit. Set explicitly, since a shell starts background jobs with SIGINT ignored. Should we be
+    # killed instead, the children stop by themselves (devstack/lifeline.py).
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: stopping.set())
-    suite = Suite(config, on_line=_printer(sys.stdout.isatty() and not os.environ.get("NO_COLOR")))
+    (config.run_dir / "logs").mkdir(parents=True, exist_ok=True)
     try:
-        with suite:
-            print(_banner(suite), flush=True)
-            while not stopping.is_set():
-                dead = [(name, code) for name, code in suite.running() if code is not None]
-                if dead:
-                    print(f"{dead[0][0]} exited with code {dead[0][1]}: stopping the suite", file=sys.stderr)
-                    return 1
-                time.sleep(0.5)
-    except SuiteError as e:
+        with _databases(args, config) as (urls, databases):
+            config.database_urls = urls
+            suite = Suite(config, on_line=_printer(sys.stdout.isatty() and not os.environ.get("NO_COLOR")))
+            with suite:
+                print(_banner(suite, databases), flush=True)
+                while not stopping.is_set():
+                    dead = [(name, code) for name, code in suite.running() if code is not None]
+                    if dead:
+                        print(f"{dead[0][0]} exited with code {dead[0][1]}: stopping the suite", file=sys.stderr)
+                        return 1
+                    stopping.wait(0.5)
+    except (SuiteError, RuntimeError) as e:
         print(f"Cannot start: {e}", file=sys.stderr)
         return 1
     print("\nstopped.", flush=True)
     return 0
 
 
-def _secret(name: str) -> str:
-    path = RUN_DIR / "dev-secrets.env"
+def _port(text: str) -> tuple[str, int]:
+    name, sep, port = text.partition("=")
+    if not sep or not port.isdigit() or name not in SuiteConfig(run_dir=RUN_DIR).ports:
+        names = ", ".join(SuiteConfig(run_dir=RUN_DIR).ports)
+        raise argparse.ArgumentTypeError(f"expected NAME=PORT with NAME one of {names}, got {text!r}")
+    return name, int(port)
+
+
+def _secret(name: str, run_dir: Path = RUN_DIR) -> str:
+    path = run_dir / "dev-secrets.env"
     if not path.exists():
         raise SystemExit(f"{path} not found: is `make up` running?")
     for line in path.read_text().splitlines():
@@ -148,7 +195,8 @@ def _secret(name: str) -> str:
 
 
 def rotate_keys(args: argparse.Namespace) -> int:
-    response = httpx.post(f"{args.identity}/admin/keys", auth=("identity-admin", _secret("identity-admin")))
+    secret = _secret("identity-admin", args.run_dir)
+    response = httpx.post(f"{args.identity}/admin/keys", auth=("identity-admin", secret))
     print(response.text)
     return 0 if response.status_code == 201 else 1
 
@@ -164,9 +212,26 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("MESH", "") not in ("", "0", "false"),
         help="every app behind Envoy sidecars: mTLS and the peer policy of mesh/policy.yaml (docs/mesh.md)",
     )
+    p_up.add_argument(
+        "--db",
+        choices=["sqlite", "postgres"],
+        default=os.environ.get("DB") or "sqlite",
+        help="postgres: fresh databases on the server at --pg-url if it answers, else a private server",
+    )
+    p_up.add_argument("--pg-url", default=postgres.LOCAL_SERVER, help="an admin URL of a PostgreSQL server")
+    p_up.add_argument("--run-dir", type=Path, default=RUN_DIR, help="logs, SQLite files, secrets (default: .run)")
+    p_up.add_argument(
+        "--port",
+        type=_port,
+        action="append",
+        default=[],
+        metavar="NAME=PORT",
+        help="listen elsewhere than the defaults (repeatable), e.g. --port gateway=18080 --port identity=19000",
+    )
     p_up.set_defaults(func=up)
     p_rot = sub.add_parser("rotate-keys", help="publish a new signing key at identity (publish-first rotation)")
     p_rot.add_argument("--identity", default="http://127.0.0.1:9000")
+    p_rot.add_argument("--run-dir", type=Path, default=RUN_DIR)
     p_rot.set_defaults(func=rotate_keys)
     args = parser.parse_args(argv)
     return args.func(args)

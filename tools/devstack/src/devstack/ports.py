@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 
 
@@ -24,3 +25,13 @@ def free_ports(count: int) -> list[int]:
         for s in sockets:
             s.bind(("127.0.0.1", 0))
         return [s.getsockname()[1] for s in sockets]
+
+
+def free_block(size: int, *, low: int = 20000, high: int = 60000, attempts: int = 200) -> int:
+    """The first port of `size` consecutive free ports (the local mesh numbers its sidecars from one base)."""
+    rng = random.Random()  # noqa: S311 -- spreads test runs over the port range; nothing secret
+    for _ in range(attempts):
+        start = rng.randrange(low, high - size)
+        if all(is_free(port) for port in range(start, start + size)):
+            return start
+    raise RuntimeError(f"no block of {size} free ports found between {low} and {high}")

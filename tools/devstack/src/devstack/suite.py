@@ -7,6 +7,7 @@ service that owns each; nothing secret is committed.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -27,6 +28,7 @@ import httpx
 
 from authz import Mode
 from authz.modes import service_mode
+from devstack.lifeline import guarded
 from devstack.mesh import APPS, GATEWAY_JWKS_PATH, INTROSPECT_PATH, LocalMesh
 from devstack.ports import is_free
 from gateway.modes import gateway_mode
@@ -341,10 +343,12 @@ class SuiteError(RuntimeError):
 class Suite:
     """Starts the suite's processes, waits until each answers `/healthz`, and stops them all.
 
-    Use as a context manager. Each process gets its own session (process group), so stopping is
-    explicit and complete: SIGTERM, then SIGKILL for whatever has not exited after a grace period.
-    `output` decides where a process's log lines go: a file per service (tests), or a callback
-    that prefixes and prints them (`make up`).
+    Use as a context manager. Each process runs on a lifeline (devstack/lifeline.py): its stdin is a pipe
+    whose other end only this object holds, so when this Python process ends, however it ends, every
+    child stops by itself. Each also gets its own session (process group): a terminal's Ctrl-C reaches
+    devstack alone, which stops the children in order — SIGTERM to each, then SIGKILL to the group of whatever
+    has not exited after a grace period. `on_line` decides where a process's log lines go besides its
+    log file: a callback that prefixes and prints them (`make up`).
     """
 
     def __init__(
@@ -363,6 +367,7 @@ class Suite:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._logs: dict[str, IO[bytes]] = {}
+        self._lifelines: dict[str, IO[bytes]] = {}
 
     def url(self, name: str) -> str:
         return self.config.url(name)
@@ -406,13 +411,20 @@ class Suite:
     def _launch(self, spec: ServiceSpec) -> None:
         if spec.uds is not None:
             spec.uds.unlink(missing_ok=True)
-        cmd = spec.cmd
         env = {**os.environ, **spec.env}
         log = self._logs[spec.name] = self.log_path(spec.name).open("ab")
         proc = subprocess.Popen(
-            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, cwd=Path.cwd()
+            guarded(spec.cmd),
+            env=env,
+            stdin=subprocess.PIPE,  # the lifeline: never written, closed when we are gone
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=Path.cwd(),
         )
+        assert proc.stdin is not None
         self._procs[spec.name] = proc
+        self._lifelines[spec.name] = proc.stdin
         thread = threading.Thread(target=self._pump, args=(spec.name, proc, log), daemon=True)
         thread.start()
         self._threads[spec.name] = thread
@@ -467,6 +479,7 @@ class Suite:
         self._terminate([self._procs.pop(name)], grace=5.0)
         self._threads.pop(name).join(timeout=2)
         self._logs.pop(name).close()
+        self._lifelines.pop(name).close()
         self._launch(spec)
         self._wait_healthy(spec)
 
@@ -476,20 +489,26 @@ class Suite:
             thread.join(timeout=2)
         for log in self._logs.values():
             log.close()
+        for lifeline in self._lifelines.values():
+            lifeline.close()
         self._procs.clear()
         self._threads.clear()
+        self._lifelines.clear()
 
     @staticmethod
     def _terminate(procs: list[subprocess.Popen[bytes]], grace: float) -> None:
+        # SIGTERM to the process we started (a lifeline wrapper passes its program the stop signal it needs);
+        # SIGKILL, if it comes to that, to its whole group: the wrapper and its program together.
         for proc in procs:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                proc.terminate()
         deadline = time.monotonic() + grace
         for proc in procs:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
 
     def _write_secrets_file(self) -> None:
