@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 from pathlib import Path
 
@@ -41,3 +42,15 @@ def test_members_are_what_uv_lock_installs(name: str) -> None:
 def test_database_means_a_migrations_package(name: str) -> None:
     has_migrations = importlib.util.find_spec(f"{name}.migrations") is not None
     assert SERVICES[name].database == has_migrations
+
+
+def test_the_gateway_routes_exactly_the_api_services_in_k8s() -> None:
+    env = dict(
+        line.split("=", 1)
+        for line in (REPO / "k8s" / "base" / "config" / "gateway.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    upstreams = json.loads(env["GATEWAY_UPSTREAMS"])
+    assert set(upstreams) == {name for name, s in SERVICES.items() if s.api}
+    for name, url in upstreams.items():
+        assert url == f"http://{name}.todo-suite.svc.cluster.local:{SERVICES[name].port}"

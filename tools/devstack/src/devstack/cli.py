@@ -18,12 +18,13 @@ from authz import Mode
 from authz.modes import service_mode
 from devstack import postgres
 from devstack.ports import free_block, is_free
+from devstack.registry import load_services
 from devstack.suite import DEFAULT_MODE, MODES, Suite, SuiteConfig, SuiteError, secret_env_name
 from gateway.modes import gateway_mode
 
 RUN_DIR = Path(".run")
 #: The services that keep a database (SQLite files in the run directory, or PostgreSQL databases).
-DATABASES = ["identity", "todos", "reminders", "shares"]
+DATABASES = [name for name, service in load_services().items() if service.database]
 #: How long `up` waits for the ports of a suite that is still stopping (Tilt restarts it at once).
 PORT_WAIT_SECONDS = 10.0
 USERS = (("alice", "alice", "user"), ("bob", "bob", "user"), ("carol", "carol", "user, admin"))

@@ -25,6 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack.registry import load_services
 from meshgen import envoy
 from meshgen.cli import write_local
 from meshgen.policy import Policy, load_policy
@@ -35,7 +36,7 @@ DEFAULT_POLICY = Path("mesh/policy.yaml")
 JWKS_PATH, TOKEN_PATH, INTROSPECT_PATH = "/jwks", "/token", "/introspect"
 GATEWAY_JWKS_PATH = "/.well-known/jwks.json"
 #: The workloads whose apps are ours (the mail sink is platform, outside the mesh, like a cluster's SMTP relay).
-APPS = ("identity", "todos", "reminders", "shares", "gateway")
+APPS = tuple(load_services())
 
 
 def envoy_binary() -> str:

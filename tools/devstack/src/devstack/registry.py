@@ -6,14 +6,15 @@ it which members to copy), and tests/test_services_registry.py keeps `members` e
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-#: Relative to the repository root, where `make` runs (as meshgen's mesh/policy.yaml is).
-DEFAULT_REGISTRY = Path("services.yaml")
+#: At the repository root: devstack is a development tool, installed editable from the checkout it runs.
+DEFAULT_REGISTRY = Path(__file__).resolve().parents[4] / "services.yaml"
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Service:
     name: str
     port: int
     database: bool
+    api: bool
     label: str
     waits_for: tuple[str, ...]
     members: tuple[str, ...]
@@ -32,18 +34,20 @@ class Service:
         return f"services/{self.name}"
 
 
+@functools.cache
 def load_services(path: Path = DEFAULT_REGISTRY) -> dict[str, Service]:
     """The services in the registry's order, keyed by name; a missing or misspelt field fails loudly."""
     document: dict[str, Any] = yaml.safe_load(path.read_text())
     services = {}
     for name, entry in document["services"].items():
-        unknown = set(entry) - {"port", "database", "label", "waits_for", "members"}
+        unknown = set(entry) - {"port", "database", "api", "label", "waits_for", "members"}
         if unknown:
             raise ValueError(f"{path}: {name}: unknown field(s) {sorted(unknown)}")
         services[name] = Service(
             name=name,
             port=int(entry["port"]),
             database=bool(entry["database"]),
+            api=bool(entry["api"]),
             label=str(entry["label"]),
             waits_for=tuple(entry["waits_for"]),
             members=tuple(entry["members"]),

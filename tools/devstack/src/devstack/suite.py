@@ -31,6 +31,7 @@ from authz.modes import service_mode
 from devstack.lifeline import guarded
 from devstack.mesh import APPS, GATEWAY_JWKS_PATH, INTROSPECT_PATH, LocalMesh
 from devstack.ports import is_free
+from devstack.registry import load_services
 from gateway.modes import gateway_mode
 from identity.settings import DEMO_REALM
 
@@ -109,11 +110,10 @@ class SuiteConfig:
     """Where and how to run the suite. The defaults are the local contract of docs/architecture.md."""
 
     run_dir: Path
+    #: services.yaml's ports, and the mail sink's SMTP port.
     ports: dict[str, int] = field(
-        default_factory=lambda: {
-            "identity": 9000, "mailsink": 1025, "todos": 8001, "reminders": 8002, "shares": 8003, "gateway": 8080,
-        }
-    )  # fmt: skip
+        default_factory=lambda: {name: s.port for name, s in load_services().items()} | {"mailsink": 1025}
+    )
     database_urls: dict[str, str] = field(default_factory=dict)  # default: SQLite files in run_dir
     mode: str = DEFAULT_MODE
     #: Publish-first rotation: the delay between a key appearing in the JWKS and signing.
@@ -143,7 +143,7 @@ class SuiteConfig:
 
 
 #: The services behind the gateway; in `extract` mode each shares a key with it (generated per run).
-API_SERVICES = ("todos", "shares", "reminders")
+API_SERVICES = tuple(name for name, service in load_services().items() if service.api)
 
 
 def generate_secrets() -> dict[str, str]:
