@@ -74,7 +74,23 @@ CASES: list[tuple[str, Callable[..., Any], dict[str, Any], str]] = [
     ("gateway", _gateway, {"extract_keys": {"todos": REAL, "shares": DEV}}, "GATEWAY_EXTRACT_KEYS[shares]"),
     ("identity", _identity, {"allow_password_grant": True, "realm_file": Path("realm.toml")}, "PASSWORD_GRANT"),
     ("identity", _identity, {}, "demo realm"),
+    ("identity", _identity, {"database_url": DEV_DB, "realm_file": Path("realm.toml")}, "IDENTITY_DATABASE_URL"),
 ]
+
+
+def test_identity_refuses_a_published_client_secret_outside_dev(tmp_path: Path) -> None:
+    from identity.realm import load_realm, refuse_development_client_secrets
+
+    realm_file = tmp_path / "realm.toml"
+    realm_file.write_text(
+        'name = "r"\n[[clients]]\nclient_id = "gateway"\nsecret_env = "GW_SECRET"\n'
+        'grant_types = ["client_credentials"]\n'
+    )
+    realm = load_realm(realm_file, environ={"GW_SECRET": DEV})
+    refuse_development_client_secrets(realm, "dev")  # accepted where it belongs
+
+    with pytest.raises(ValueError, match="the client secret of gateway"):
+        refuse_development_client_secrets(realm, "prod")
 
 
 @pytest.fixture(autouse=True)

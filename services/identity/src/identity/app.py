@@ -17,7 +17,7 @@ from identity.keys import KeyRing, RingKeySource
 from identity.oauth import OAuthError
 from identity.passwords import PasswordPool
 from identity.phantom import PhantomTokens
-from identity.realm import Realm, load_realm, with_client_uris, with_opaque_tokens
+from identity.realm import Realm, load_realm, refuse_development_client_secrets, with_client_uris, with_opaque_tokens
 from identity.routes import admin, directory, discovery, introspection, signin, token, userinfo
 from identity.settings import Settings
 from identity.signin import SignInStore
@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
 def _open_blocking(settings: Settings) -> tuple[Realm, Engine, KeyRing]:
     # The realm first: a bad realm file or IDENTITY_OPAQUE_TOKEN_CLIENTS stops start-up before the database.
     realm = with_opaque_tokens(load_realm(settings.realm_file), settings.opaque_token_clients)
+    refuse_development_client_secrets(realm, settings.env)
     realm = with_client_uris(realm, settings.client_uris)
     engine = make_engine(settings.database_url)
     # Schema to head before anything reads it (a no-op after a Kubernetes init container's

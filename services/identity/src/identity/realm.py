@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from authz.environment import refuse_development_secrets
+
 log = logging.getLogger("identity.realm")
 
 GRANT_PASSWORD = "password"
@@ -91,6 +93,11 @@ class Realm:
 
     def scopes_for(self, audiences: tuple[str, ...]) -> frozenset[str]:
         return frozenset().union(*(self.api_scopes.get(a, frozenset()) for a in audiences))
+
+
+def refuse_development_client_secrets(realm: Realm, env: str) -> None:
+    """Outside `env=dev`, a client secret published in k8s/**/dev-secrets stops start-up (authz.environment)."""
+    refuse_development_secrets(env, {f"the client secret of {c.client_id}": c.secret for c in realm.clients.values()})
 
 
 def load_realm(path: Path, environ: Mapping[str, str] = os.environ) -> Realm:

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from authz.environment import refuse_development_secrets
+
 DEMO_REALM = Path(__file__).with_name("demo_realm.toml")
 
 
@@ -86,6 +88,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _dev_only(self) -> Settings:
+        refuse_development_secrets(self.env, {"IDENTITY_DATABASE_URL": self.database_url})
         if self.env != "dev":
             if self.allow_password_grant:
                 raise ValueError("IDENTITY_ALLOW_PASSWORD_GRANT is for development only (IDENTITY_ENV=dev)")
