@@ -29,6 +29,7 @@ from devstack.mesh import APPS, LocalMesh
 from meshgen.pki import issue_leaf, make_ca
 from tests.e2e.infra import forgery, other_user
 from tests.e2e.infra.client import SuiteClient
+from tests.e2e.infra.devstack_run import descendants
 from tests.e2e.infra.journey import SOURCE, journey_through_the_gateway
 
 RBAC_DENIED = "RBAC: access denied"  # Envoy's body for a request its RBAC filter refuses
@@ -289,14 +290,16 @@ def _socket_inodes(pid: int) -> set[str]:
 
 
 def _listening_tcp_sockets(pid: int) -> list[str]:
-    """The local addresses of the process's TCP sockets in state LISTEN (0A), from /proc/net/tcp{,6}."""
-    inodes = _socket_inodes(pid)
+    """The local addresses of the TCP sockets in state LISTEN (0A) of the process and of those below it (an
+    Envoy runs under the lifeline wrapper devstack starts), from /proc/net/tcp{,6}."""
     found = []
-    for table in ("tcp", "tcp6"):
-        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A" and fields[9] in inodes:
-                found.append(fields[1])
+    for each in (pid, *sorted(descendants(pid))):
+        inodes = _socket_inodes(each)
+        for table in ("tcp", "tcp6"):
+            for line in Path(f"/proc/{each}/net/{table}").read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in inodes:
+                    found.append(fields[1])
     return found
 
 

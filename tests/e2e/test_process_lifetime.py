@@ -31,6 +31,15 @@ def runs(tmp_path: Path) -> Iterator[list[DevstackRun]]:
         run.cleanup()
 
 
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A run directory with a short path: the mesh's Unix sockets live in it, and a socket path may not
+    exceed 107 bytes (unix(7)); pytest's tmp_path, named after the test, can be longer than that allows."""
+    path = Path(tempfile.mkdtemp(prefix="lt-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _start(runs: list[DevstackRun], run_dir: Path, **kwargs: object) -> DevstackRun:
     run = DevstackRun(run_dir, **kwargs)  # type: ignore[arg-type]
     runs.append(run)
@@ -46,9 +55,9 @@ def _assert_nothing_left(run: DevstackRun) -> None:
 
 @pytest.mark.parametrize("mesh", [False, True], ids=["plain", "mesh"])
 @pytest.mark.parametrize("first", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_tilt_stop_leaves_nothing(runs: list[DevstackRun], tmp_path: Path, mesh: bool, first: signal.Signals) -> None:
+def test_tilt_stop_leaves_nothing(runs: list[DevstackRun], short_tmp: Path, mesh: bool, first: signal.Signals) -> None:
     """The group gets `first`, then SIGKILL a moment later (or as soon as its main process exits)."""
-    run = _start(runs, tmp_path / "run", mesh=mesh)
+    run = _start(runs, short_tmp / "run", mesh=mesh)
     # devstack and its six; with the mesh also each Envoy sidecar and the wrapper holding its lifeline.
     assert len(run.started) >= (20 if mesh else 7)
     run.stop_like_tilt(first)
@@ -56,9 +65,9 @@ def test_tilt_stop_leaves_nothing(runs: list[DevstackRun], tmp_path: Path, mesh:
 
 
 @pytest.mark.parametrize("mesh", [False, True], ids=["plain", "mesh"])
-def test_sigkill_of_devstack_alone_leaves_nothing(runs: list[DevstackRun], tmp_path: Path, mesh: bool) -> None:
+def test_sigkill_of_devstack_alone_leaves_nothing(runs: list[DevstackRun], short_tmp: Path, mesh: bool) -> None:
     """No signal handler of devstack runs: the children notice their lifeline close and stop by themselves."""
-    run = _start(runs, tmp_path / "run", mesh=mesh)
+    run = _start(runs, short_tmp / "run", mesh=mesh)
     run.kill_devstack_alone()
     _assert_nothing_left(run)
 
