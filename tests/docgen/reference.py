@@ -258,8 +258,9 @@ def render_endpoints() -> str:
         GENERATED.format(source="each service's OpenAPI document (`app.openapi()`)"),
         "",
         "Every route of every service, as its OpenAPI document states it; what guards each one is",
-        "tests/test_routes_protected.py. Through the gateway a service's routes are `/api/<service>/…`",
-        "(`/api/todos/todos/whoami`); the gateway's own routes below are its operator endpoints.",
+        "tests/test_routes_protected.py. Through the gateway a service's `/<service>/…` routes are",
+        "`/api/<service>/…` (`/api/todos/whoami` reaches todos' `/todos/whoami`); the gateway's own routes",
+        "below are its operator endpoints.",
     ]
     for name, build in _apps():
         out += ["", f"## `{name}`", "", *endpoint_table(build())]
