@@ -77,3 +77,7 @@ docs: install ## Regenerate docs/boundary-modes.md, docs/reference/*.md and k8s/
 	uv run --no-sync python -m devstack.modes_data > k8s/components/modes/modes.json
 	uv run --no-sync python -m tests.e2e.infra.render_modes > docs/boundary-modes.md
 	uv run --no-sync python -m tests.docgen.reference docs/reference
+
+.PHONY: k8s-dev-tls
+k8s-dev-tls: ## Development TLS for the k8s Ingress: a throw-away CA + certificate in .run/k8s-tls/, and its Secret (kubectl)
+	scripts/k8s-dev-tls
