@@ -78,3 +78,13 @@ def test_the_readme_says_which_direct_calls_fail_in_which_mode() -> None:
     try_it = readme[readme.index("Try it") :]
     assert "401 in `reissue`, `extract` and `phantom`" in try_it
     assert "MESH=1" in try_it
+
+
+def test_the_readme_counts_the_attack_matrix_as_it_is() -> None:
+    from tests.e2e.infra.matrix import ATTACKS, built_modes
+
+    readme = (REPO / "README.md").read_text()
+    counts = re.findall(r"(\d+) attacks × (\d+) modes", readme)
+    assert counts, "the README no longer states the matrix's size"
+    assert set(counts) == {(str(len(ATTACKS)), str(len(built_modes())))}
+    assert f"({len(ATTACKS) * len(built_modes())} cells)" in readme

@@ -36,7 +36,8 @@ def render() -> str:
     for mode in Mode:
         info = data[mode.value]
         wins = [a.title for a in ATTACKS if a.expect.get(mode.value, ("", ""))[0] == ACCEPTED]
-        can = "; ".join(wins) if wins else "none of the attacks below"
+        # One attack per line, with the count first: the column has to be readable on a slide.
+        can = f"**{len(wins)} of {len(ATTACKS)}**<br>" + "<br>".join(f"• {w}" for w in wins) if wins else "none"
         out.append(f"| `{mode.value}` | {info['gateway']['does']} | {info['service']['sees']} | {can} | "
                    f"{COST[mode.value]} |")  # fmt: skip
     out += [
