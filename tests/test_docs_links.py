@@ -84,7 +84,7 @@ def test_the_readme_counts_the_attack_matrix_as_it_is() -> None:
     from tests.e2e.infra.matrix import ATTACKS, built_modes
 
     readme = (REPO / "README.md").read_text()
-    counts = re.findall(r"(\d+) attacks × (\d+) modes", readme)
+    counts = re.findall(r"(\d+) attacks \u00d7 (\d+) modes", readme)
     assert counts, "the README no longer states the matrix's size"
     assert set(counts) == {(str(len(ATTACKS)), str(len(built_modes())))}
     assert f"({len(ATTACKS) * len(built_modes())} cells)" in readme
