@@ -73,6 +73,11 @@ bench: install ## Benchmarks (tables with ratios against a baseline measured in 
 	uv run --no-sync python -m bench.identity_flood
 
 .PHONY: docs
-docs: install ## Regenerate docs/boundary-modes.md and k8s/components/modes/modes.json (the modes' registries, the matrix)
+docs: install ## Regenerate docs/boundary-modes.md, docs/reference/*.md and k8s/components/modes/modes.json from the code
 	uv run --no-sync python -m devstack.modes_data > k8s/components/modes/modes.json
 	uv run --no-sync python -m tests.e2e.infra.render_modes > docs/boundary-modes.md
+	uv run --no-sync python -m tests.docgen.reference docs/reference
+
+.PHONY: k8s-dev-tls
+k8s-dev-tls: ## Development TLS for the k8s Ingress: a throw-away CA + certificate in .run/k8s-tls/, and its Secret (kubectl)
+	scripts/k8s-dev-tls

@@ -376,7 +376,9 @@ def test_the_mesh_objects_are_exactly_the_generated_ones(rendered: Rendered, pol
     (peer,) = found["PeerAuthentication"]
     assert peer["spec"] == {"mtls": {"mode": "STRICT"}}
     key = lambda doc: doc["metadata"]["name"]  # noqa: E731
-    assert sorted(found["AuthorizationPolicy"], key=key) == sorted(mesh["AuthorizationPolicy"], key=key)
+    # The peer policy's ALLOW per workload; in the JWT modes also mesh-jwt's claim-based DENY per JWT workload.
+    expected_policies = mesh["AuthorizationPolicy"] + (jwt["AuthorizationPolicy"] if rendered.mode in JWT_MODES else [])
+    assert sorted(found["AuthorizationPolicy"], key=key) == sorted(expected_policies, key=key)
     expected_jwt = jwt["RequestAuthentication"] if rendered.mode in JWT_MODES else []
     assert sorted(found["RequestAuthentication"], key=key) == sorted(expected_jwt, key=key)
     assert sorted(found["Sidecar"], key=key) == sorted(mesh["Sidecar"], key=key)

@@ -146,6 +146,7 @@ class TestCodeFlow:
         assert id_claims["nonce"] == "n-456"
         assert id_claims["sub"] == claims["sub"]
         assert id_claims["sid"]
+        assert id_claims["roles"] == claims["roles"]  # groups for a Kubernetes API server (docs/kubernetes-oidc.md)
         assert abs(id_claims["auth_time"] - id_claims["iat"]) < 5
         digest = hashlib.sha256(body["access_token"].encode()).digest()[:16]
         assert id_claims["at_hash"] == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()

@@ -49,11 +49,24 @@ def of_kind(kind: str) -> dict[str, dict[str, Any]]:
     return {doc["metadata"]["name"]: doc for doc in documents() if doc["kind"] == kind}
 
 
+def allow_policies() -> dict[str, dict[str, Any]]:
+    """The peer policy's AuthorizationPolicies (k8s/components/mesh), one per workload, by name."""
+    return {name: doc for name, doc in of_kind("AuthorizationPolicy").items() if doc["spec"]["action"] == "ALLOW"}
+
+
+def claim_policies() -> dict[str, dict[str, Any]]:
+    """The claim-based DENY policies of k8s/components/mesh-jwt, by the workload they select."""
+    docs = []
+    for path in sorted((COMPONENTS / "mesh-jwt").glob("authorization-policy-*.yaml")):
+        docs += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return {doc["spec"]["selector"]["matchLabels"]["app"]: doc for doc in docs}
+
+
 def rules_naming(caller: str) -> dict[str, list[dict[str, Any]]]:
     """Service -> the operations of every rule whose principals include `caller`'s."""
     principal = f"cluster.local/ns/{NAMESPACE}/sa/{caller}"
     found: dict[str, list[dict[str, Any]]] = {}
-    for name, doc in of_kind("AuthorizationPolicy").items():
+    for name, doc in allow_policies().items():
         for rule in doc["spec"].get("rules", []):
             if any(principal in src["source"]["principals"] for src in rule["from"]):
                 found.setdefault(name, []).extend(op["operation"] for op in rule["to"])
@@ -91,7 +104,7 @@ class TestMeaning:
         assert peer_auth["spec"] == {"mtls": {"mode": "STRICT"}}  # no selector: every workload
 
     def test_one_allow_policy_per_workload_selected_by_its_app_label(self) -> None:
-        policies = of_kind("AuthorizationPolicy")
+        policies = allow_policies()
         assert set(policies) == SERVICE_ACCOUNTS
         for name, doc in policies.items():
             assert doc["spec"]["action"] == "ALLOW"
@@ -114,6 +127,23 @@ class TestMeaning:
                     assert set(op["operation"].get("methods", [])) <= set(METHODS)
                     assert op["operation"]["paths"], doc["metadata"]
                     assert all(p.startswith("/") for p in op["operation"]["paths"])
+
+    def test_claim_rules_mirror_the_peer_rules_and_only_narrow_them(self) -> None:
+        # Every workload that validates identity's JWTs has a DENY policy in mesh-jwt (never an ALLOW,
+        # which Istio would OR with the peer policy), with one rule per peer rule: the same callers and
+        # operations, for identity's tokens, denied when `aud` does not name the workload.
+        claims = claim_policies()
+        assert set(claims) == {"todos", "shares", "reminders"}
+        for workload, doc in claims.items():
+            assert doc["spec"]["action"] == "DENY"
+            peer_rules = allow_policies()[workload]["spec"]["rules"]
+            assert len(doc["spec"]["rules"]) == len(peer_rules)
+            for claim_rule, peer_rule in zip(doc["spec"]["rules"], peer_rules, strict=True):
+                assert claim_rule["to"] == peer_rule["to"]
+                (source,) = claim_rule["from"]
+                assert source["source"]["principals"] == peer_rule["from"][0]["source"]["principals"]
+                assert source["source"]["requestPrincipals"] == ["http://127.0.0.1:9000/*"]
+                assert claim_rule["when"] == [{"key": "request.auth.claims[aud]", "notValues": [workload]}]
 
     def test_reminders_may_only_get_the_due_list_on_todos(self) -> None:
         called = rules_naming("reminders")
@@ -149,7 +179,7 @@ class TestMeaning:
     def test_the_edge_reaches_only_the_gateway_and_identity(self) -> None:
         edge = [
             name
-            for name, doc in of_kind("AuthorizationPolicy").items()
+            for name, doc in allow_policies().items()
             for rule in doc["spec"]["rules"]
             if any(DEFAULT_INGRESS_PRINCIPAL in src["source"]["principals"] for src in rule["from"])
         ]
@@ -202,7 +232,8 @@ def test_the_components_render_with_kustomize(tmp_path: Path) -> None:
     out = k8s_tools.render(kubectl, overlay)
     rendered = [doc for doc in yaml.safe_load_all(out) if doc]
     kinds = sorted(doc["kind"] for doc in rendered)
-    assert kinds.count("AuthorizationPolicy") == 5
+    # One ALLOW per workload (mesh) and one claim-based DENY per JWT-validating workload (mesh-jwt).
+    assert kinds.count("AuthorizationPolicy") == 5 + 3
     assert kinds.count("RequestAuthentication") == 3
     assert kinds.count("PeerAuthentication") == 1
     deployments = {d["metadata"]["name"]: d for d in rendered if d["kind"] == "Deployment"}

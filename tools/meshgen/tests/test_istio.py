@@ -141,3 +141,60 @@ def test_a_sidecar_needs_the_workloads_port(small) -> None:
 
 def test_output_is_deterministic(policy) -> None:
     assert components(policy) == components(policy)
+
+
+def test_claim_rules_deny_a_token_for_another_audience_on_each_peer_rule(small) -> None:
+    from meshgen.istio import claims_policy
+
+    policy = small(
+        {"a": {"allow": [rule(["b"], {"methods": ["GET"], "paths": ["/a/*"]}), rule(["c"], {"paths": ["/a"]})]}}
+    )
+    doc = claims_policy(policy, "a", IstioOptions(issuer="https://id.example"))
+    assert doc is not None
+    assert doc["metadata"] == {"name": "a-token-audience", "namespace": "demo"}
+    # DENY: Istio ORs ALLOW policies, so only a DENY can narrow what the peer rules allow.
+    assert doc["spec"]["action"] == "DENY"
+    assert doc["spec"]["rules"] == [
+        {
+            "from": [
+                {
+                    "source": {
+                        "principals": ["cluster.local/ns/demo/sa/b"],
+                        "requestPrincipals": ["https://id.example/*"],
+                    }
+                }
+            ],
+            "to": [{"operation": {"methods": ["GET"], "paths": ["/a/*"]}}],
+            "when": [{"key": "request.auth.claims[aud]", "notValues": ["a"]}],
+        },
+        {
+            "from": [
+                {
+                    "source": {
+                        "principals": ["cluster.local/ns/demo/sa/c"],
+                        "requestPrincipals": ["https://id.example/*"],
+                    }
+                }
+            ],
+            "to": [{"operation": {"paths": ["/a"]}}],
+            "when": [{"key": "request.auth.claims[aud]", "notValues": ["a"]}],
+        },
+    ]
+
+
+def test_claim_rules_sit_next_to_the_request_authentication_of_each_jwt_workload(small) -> None:
+    names = ("todos", "shares", "reminders")
+    policy = small({n: {"allow": [rule(["x"], {"paths": [f"/{n}"]})]} for n in names}, workloads=(*names, "x"))
+    files = components(policy, IstioOptions(app_ports=SMALL_PORTS))["mesh-jwt"]
+    kustomization = yaml.safe_load(files["kustomization.yaml"])
+    for name in ("todos", "shares", "reminders"):
+        assert f"authorization-policy-{name}-claims.yaml" in kustomization["resources"]
+        doc = yaml.safe_load(files[f"authorization-policy-{name}-claims.yaml"])
+        assert doc["spec"]["selector"] == {"matchLabels": {"app": name}}
+
+
+def test_no_claim_rules_for_a_workload_nobody_may_call(small) -> None:
+    from meshgen.istio import claims_policy
+
+    # Nothing to narrow: its ALLOW policy with no rule already denies every call.
+    assert claims_policy(small({"a": {"allow": [rule(["b"], {"paths": ["/a"]})]}}), "b", IstioOptions()) is None

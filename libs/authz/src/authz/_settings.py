@@ -49,6 +49,7 @@ class AuthzSettings(BaseSettings):
     #: The audience this service accepts (its API name; an absolute URI with an RFC 8707 IdP).
     #: Unset, `for_service(name)` makes it the service's name.
     audience: str | None = None
+    #: The JWS algorithms a token may be signed with: asymmetric only (RFC 8725 section 3.1).
     algorithms: list[str] = Field(default_factory=lambda: ["ES256", "RS256"])
     #: Accepted `typ` headers. RFC 9068 says `at+jwt`; an IdP that sends `JWT` must be listed here
     #: explicitly (and then an ID token from it could pass as an access token: prefer at+jwt).
@@ -60,12 +61,15 @@ class AuthzSettings(BaseSettings):
     jwks_min_refetch_seconds: float = Field(default=5.0, ge=0)
     #: Verified tokens are cached (by hash, until `exp`) up to this many entries; 0 turns it off.
     token_cache_size: int = Field(default=10_000, ge=0)
+    #: The boundary mode: trust, passthrough, reissue, extract or phantom (docs/boundary-modes.md).
     mode: Mode = Mode.PASSTHROUGH
     #: The mesh is on: requests arrive through this service's sidecar, which sets `X-Forwarded-Client-Cert`
     #: with the caller's SPIFFE ID (spiffe://<trust domain>/ns/<namespace>/sa/<name>); the token and that
     #: peer must agree. Off, the header is never read.
     mesh: bool = False
+    #: The trust domain and namespace of the peers' SPIFFE IDs.
     mesh_trust_domain: str = "cluster.local"
+    #: The namespace part of the peers' SPIFFE IDs.
     mesh_namespace: str = "todo-suite"
     #: The gateway's service account: with the mesh on, users' own tokens (and signed headers) are accepted
     #: only from it, and in `trust` only its tokens go unverified.
@@ -76,7 +80,9 @@ class AuthzSettings(BaseSettings):
     #: `extract`: this service's key for the gateway's signed requests (at least 32 bytes), how old a
     #: signature may be, and how many nonces of fresh signatures are remembered (each is accepted once).
     extract_key: SecretStr | None = None
+    #: `extract`: how old a signature may be (plus 2 s of clock skew either way).
     extract_max_age_seconds: float = Field(default=30.0, gt=0, le=300)
+    #: `extract`: nonces of fresh signatures remembered (each accepted once; 503 when full).
     extract_nonce_cache_size: int = Field(default=200_000, ge=1)
     #: `extract` only: clients whose own token plus `X-On-Behalf-Of` stands for a user (the trusted
     #: subsystem fallback, for a service that never receives the user's token in this mode).
@@ -84,7 +90,9 @@ class AuthzSettings(BaseSettings):
     #: `reissue`: the gateway's issuer URL and JWKS. A user's token is accepted only in this internal form
     #: (`iss` = the gateway, `aud` = this service alone); service and delegated tokens still come from identity.
     gateway_issuer: str | None = None
+    #: `reissue`: where the gateway's public keys are (its `/.well-known/jwks.json`).
     gateway_jwks_url: str | None = None
+    #: Timeout of every call to identity (discovery, JWKS, tokens, introspection).
     http_timeout_seconds: float = Field(default=5.0, gt=0)
     #: Hosts this process reaches over a Unix socket instead of TCP, host name -> socket path (the local
     #: mesh: every destination's host is the caller's outbound sidecar; authz/_unix_sockets.py).

@@ -21,8 +21,11 @@ class Settings(BaseSettings):
     #: The one public issuer URL: the `iss` of every token and the base of every advertised endpoint.
     issuer: str = "http://127.0.0.1:9000"
     database_url: str = "sqlite:///.run/identity.db"
+    #: The realm: clients, users, scopes (TOML; the demo realm by default).
     realm_file: Path = DEMO_REALM
+    #: The algorithm of the signing keys (asymmetric: verifiers hold only public keys).
     signing_alg: Literal["ES256", "RS256"] = "ES256"
+    #: Access tokens live this long.
     access_token_lifetime_seconds: int = Field(default=900, ge=10, le=86_400)
     #: Delegated tokens from token exchange live shorter, and never beyond their subject token.
     exchanged_token_lifetime_seconds: int = Field(default=300, ge=5, le=3600)
@@ -36,6 +39,7 @@ class Settings(BaseSettings):
     #: Issuers whose access tokens are accepted as RFC 8693 subject tokens besides identity's own, each with
     #: its JWKS URL: `{"http://127.0.0.1:8080": "http://127.0.0.1:8080/.well-known/jwks.json"}` in `reissue`.
     trusted_subject_issuers: dict[str, str] = Field(default_factory=dict)
+    #: Clock skew tolerated when identity verifies tokens itself (subject tokens, hints).
     leeway_seconds: int = Field(default=10, ge=0, le=120)
     #: Clients that get opaque access tokens (phantom token) besides those the realm marks so, as a JSON
     #: list: `IDENTITY_OPAQUE_TOKEN_CLIENTS='["todo-cli"]'`. A name the realm lacks stops start-up.
@@ -69,13 +73,16 @@ class Settings(BaseSettings):
     login_throttle_user_free_failures: int = Field(default=5, ge=1)
     #: Failed logins per client address before a delay: higher, as a classroom behind one NAT shares one address.
     login_throttle_address_free_failures: int = Field(default=30, ge=1)
+    #: The first delay once the free failures are spent.
     login_throttle_base_delay_seconds: float = Field(default=1.0, gt=0)
+    #: The longest delay (the doubling stops here).
     login_throttle_max_delay_seconds: float = Field(default=30.0, gt=0, le=3600)
     #: A username or address with no failure for this long starts afresh.
     login_throttle_forget_after_seconds: float = Field(default=900.0, gt=0)
     #: The client address is the socket peer, unless the peer is one of `trusted_proxies` (CIDR networks)
     #: and this header is set: then the header's last entry, which that proxy wrote (`X-Forwarded-For`).
     client_address_header: str = ""
+    #: The proxies (CIDR networks) whose `client_address_header` is believed.
     trusted_proxies: list[IPv4Network | IPv6Network] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -104,6 +104,9 @@ class TokenService:
             "at_hash": base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode(),
             "preferred_username": user.username,
             "email": user.email,
+            # The user's roles, as a list of strings: what a Kubernetes API server maps to groups for RBAC
+            # (`--oidc-groups-claim=roles`, docs/kubernetes-oidc.md). Not secret; the access token has them too.
+            "roles": list(user.roles),
         }
         if nonce is not None:
             claims["nonce"] = nonce

@@ -35,7 +35,9 @@ class Settings(CallerSettings):
 
     #: Where the mail goes (locally, the devstack mail sink).
     smtp_host: str = "127.0.0.1"
+    #: The SMTP port of the mail server.
     smtp_port: int = Field(default=1025, ge=1, le=65535)
+    #: The sender of reminder mails.
     mail_from: str = "reminders@todo-suite.test"
 
     #: Seconds between background scans; 0 turns the schedule off (a CronJob runs `reminders.run_once`).

@@ -29,6 +29,7 @@ class Settings(CallerSettings):
     todos_audience: str = "todos"
     #: This service as an OAuth client of identity (client credentials and token exchange).
     client_id: str = SERVICE_NAME
+    #: The longest note a share may carry, in characters.
     note_max: int = Field(default=500, ge=0, le=10_000)
     page_size_max: int = Field(default=100, ge=1, le=1000)
     authz: AuthzSettings = Field(default_factory=lambda: AuthzSettings.for_service(SERVICE_NAME))

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     )
     #: The service clients that may read the due-soon query (with their own token, no user).
     due_readers: list[str] = Field(default_factory=lambda: ["reminders"])
+    #: The widest window `GET /todos/due` accepts.
     due_window_max_seconds: int = Field(default=7 * 86_400, ge=60)
     authz: AuthzSettings = Field(default_factory=lambda: AuthzSettings.for_service(SERVICE_NAME))
 

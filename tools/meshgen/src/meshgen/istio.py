@@ -6,7 +6,11 @@
   injection on the suite's Deployments; and for each workload the edge never calls, a `Sidecar` and
   patches that put its app on a Unix socket only the sidecar reaches (meshgen/sidecar.py).
 - `mesh-jwt/`: a `RequestAuthentication` per workload that validates identity's JWTs itself (the
-  `passthrough` and `phantom` modes), so the sidecar already refuses a bad token.
+  `passthrough` and `phantom` modes), so the sidecar already refuses a bad token; and beside it a
+  claim-based `AuthorizationPolicy` (action DENY) made from the same peer rules: a call the peer policy
+  allows that carries identity's token must also name the workload in the token's `aud`
+  (`requestPrincipals`, `request.auth.claims[aud]`), so a token meant for another API is refused at the
+  sidecar, before the app (which checks it again: defence in depth, not a replacement).
 
 Istio names a peer as its SPIFFE ID without `spiffe://` (`cluster.local/ns/todo-suite/sa/reminders`).
 """
@@ -111,6 +115,36 @@ def request_authentication(policy: Policy, workload: str, options: IstioOptions)
     }
 
 
+def claims_policy(policy: Policy, workload: str, options: IstioOptions) -> dict[str, Any] | None:
+    """DENY, for each peer rule of `workload`: the same callers and operations, when the request carries a JWT
+    of identity (`requestPrincipals` `<issuer>/*`: the sidecar validated it, RequestAuthentication) whose
+    `aud` does not name the workload. DENY, not ALLOW: Istio ORs ALLOW policies, so a second ALLOW would
+    widen what the peer policy allows; a DENY can only narrow it. A request without a token is left to the
+    app, which answers 401 with its RFC 6750 challenge. None for a workload nobody may call (nothing to narrow)."""
+    audience = workload  # AUTHZ_AUDIENCE defaults to the service's name (authz.AuthzSettings.for_service)
+    rules = []
+    for rule in policy.rules(workload):
+        principals = [
+            options.ingress_principal if caller == INGRESS else policy.istio_principal(caller)
+            for caller in rule.callers
+        ]
+        rules.append(
+            {
+                "from": [{"source": {"principals": principals, "requestPrincipals": [f"{options.issuer}/*"]}}],
+                "to": [_operation(op) for op in rule.to],
+                "when": [{"key": "request.auth.claims[aud]", "notValues": [audience]}],
+            }
+        )
+    if not rules:
+        return None
+    return {
+        "apiVersion": SECURITY_API,
+        "kind": "AuthorizationPolicy",
+        "metadata": _metadata(policy, f"{workload}-token-audience"),
+        "spec": {"selector": _selector(workload), "action": "DENY", "rules": rules},
+    }
+
+
 def _kustomization(resources: list[str], patches: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "apiVersion": "kustomize.config.k8s.io/v1alpha1",
@@ -197,6 +231,16 @@ def jwt_component(policy: Policy, options: IstioOptions) -> dict[str, str]:
             )
             + dump_yaml([request_authentication(policy, workload, options)])
         )
+        claims = claims_policy(policy, workload, options)
+        if claims is not None:
+            files[f"authorization-policy-{workload}-claims.yaml"] = (
+                header
+                + comment(
+                    f"Claims next to the peer rules: a call to {workload} that the peer policy allows, carrying",
+                    f"identity's token, is denied unless the token's `aud` names {workload}.",
+                )
+                + dump_yaml([claims])
+            )
     files["kustomization.yaml"] = (
         header
         + comment(
