@@ -69,7 +69,7 @@ def test_a_dry_run_changes_nothing(tree: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_a_spelling_it_does_not_know_fails_loudly(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    odd = ".".join(OLD_WORDS).upper()  # TODO.SUITE: no spelling the script rewrites
+    odd = ".".join(OLD_WORDS).upper()  # dotted, upper case: no spelling the script rewrites
     (tree / "notes.txt").write_text(f"see {odd}\n")
     assert script.main([NEW, "--root", str(tree)]) == 1
     assert f"notes.txt:1: see {odd}" in capsys.readouterr().err
