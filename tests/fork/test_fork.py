@@ -93,12 +93,8 @@ def any_spelling(name: str) -> re.Pattern[str]:
 
 
 def tree_files(root: Path) -> list[Path]:
-    files = subprocess.run(
-        ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        check=True,
-        capture_output=True,
-    ).stdout.split(b"\0")
-    return [Path(os.fsdecode(f)) for f in files if f and (root / os.fsdecode(f)).is_file()]
+    """git's files (tracked, and untracked but not ignored); outside a git work tree, every file but caches."""
+    return list(rename_script().project_files(root))
 
 
 def uv() -> str:
