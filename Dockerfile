@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One Dockerfile for every service: SERVICE names the workspace member, PORT the port it listens on (the
 # values are in services.yaml). Build it from the repository root (the uv workspace is the context):
-#   docker build --build-arg SERVICE=todos --build-arg PORT=8001 -t todo-suite/todos:0.1.0 .               # prod
+#   docker build --build-arg SERVICE=todos --build-arg PORT=8001 -t todo-suite/todos:0.2.0 .               # prod
 #   docker build --build-arg SERVICE=todos --build-arg PORT=8001 --target dev -t todo-suite/todos:dev .    # Tilt's
 # Ref: https://docs.astral.sh/uv/guides/integration/docker/ and https://github.com/astral-sh/uv-docker-example
 # Bases are pinned by tag; we cannot look digests up from our machines, so none is invented here. A fork

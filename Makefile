@@ -72,6 +72,11 @@ bench: install ## Benchmarks (tables with ratios against a baseline measured in 
 	uv run --no-sync python -m bench.gateway --mode all
 	uv run --no-sync python -m bench.identity_flood
 
+.PHONY: rename
+rename: ## Rename the project (namespace, images, realm, SPIFFE IDs): make rename NAME=acme-tasks (docs/forking.md)
+	@test -n "$(NAME)" || { echo "usage: make rename NAME=<new-name>"; exit 2; }
+	scripts/rename $(NAME)
+
 .PHONY: docs
 docs: install ## Regenerate docs/boundary-modes.md, docs/reference/*.md and k8s/components/modes/modes.json from the code
 	uv run --no-sync python -m devstack.modes_data > k8s/components/modes/modes.json

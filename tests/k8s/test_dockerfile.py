@@ -239,7 +239,7 @@ def test_hadolint() -> None:
 def test_the_images_named_in_k8s_are_the_ones_built_here() -> None:
     for svc in SERVICES:
         manifest = (REPO / "k8s" / "base" / f"{svc}.yaml").read_text()
-        assert f"image: todo-suite/{svc}:0.1.0" in manifest
+        assert f"image: todo-suite/{svc}:0.2.0" in manifest
 
 
 # --- what the file does -------------------------------------------------------------------------------

@@ -200,7 +200,7 @@ def test_each_service_has_its_deployment_service_and_identity(renders: Renders, 
         assert svc["spec"]["ports"] == [{"name": "http", "port": PORTS[service], "targetPort": "http"}]
 
         container = _main_container(r, service)
-        assert container["image"] == f"todo-suite/{service}:0.1.0"
+        assert container["image"] == f"todo-suite/{service}:0.2.0"
         assert container["ports"] == [{"name": "http", "containerPort": PORTS[service]}]
         # (In the mesh variants todos, reminders and shares are probed over their socket: the test below.)
         if not (r.mesh and service in SOCKET_SERVICES):
