@@ -35,7 +35,7 @@ DEFAULT_POLICY = Path("mesh/policy.yaml")
 JWKS_PATH, TOKEN_PATH, INTROSPECT_PATH = "/jwks", "/token", "/introspect"
 GATEWAY_JWKS_PATH = "/.well-known/jwks.json"
 #: The workloads whose apps are ours (the mail sink is platform, outside the mesh, like a cluster's SMTP relay).
-APPS = ("identity", "todos", "reminders", "shares", "gateway")
+APPS = ("identity", "todos", "reminders", "shares", "gateway", "web")
 
 
 def envoy_binary() -> str:
