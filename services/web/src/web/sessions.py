@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete
 from sqlmodel import Session, col
 
 from web.models import WebSession, utcnow
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite keeps no timezone: what was written as UTC comes back naive.
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _loaded(row: WebSession | None) -> WebSession | None:
+    if row is not None:
+        row.expires_at = _aware(row.expires_at) or row.expires_at
+        row.access_expires_at = _aware(row.access_expires_at)
+    return row
 
 
 def new_secret() -> str:
@@ -40,7 +52,7 @@ def create(engine: Engine, lifetime: timedelta, row: WebSession | None = None) -
 def load(engine: Engine, cookie: str, now: datetime | None = None) -> WebSession | None:
     """The live session this cookie names, or None (unknown, or expired: then it is deleted)."""
     with Session(engine, expire_on_commit=False) as session:
-        row = session.get(WebSession, key_of(cookie))
+        row = _loaded(session.get(WebSession, key_of(cookie)))
         if row is None:
             return None
         if row.expires_at <= (now or utcnow()):
@@ -53,7 +65,7 @@ def load(engine: Engine, cookie: str, now: datetime | None = None) -> WebSession
 def get(engine: Engine, row_id: str) -> WebSession | None:
     """The row as stored now (another request of the session may have changed it)."""
     with Session(engine, expire_on_commit=False) as session:
-        return session.get(WebSession, row_id)
+        return _loaded(session.get(WebSession, row_id))
 
 
 def save(engine: Engine, row: WebSession) -> None:
