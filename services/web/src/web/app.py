@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 import httpx
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -15,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 import authz
 from servicekit import make_engine, upgrade_to_head, warm_routes
 from web import routes, sessions, signin
-from web.deps import State
+from web.deps import NotSignedIn, State
 from web.oidc import Identity
 from web.pages import STATIC_DIR
 from web.settings import SERVICE_NAME, Settings
@@ -89,6 +90,11 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
         return response
 
     authz.install_problem_handlers(app, realm=SERVICE_NAME)
+
+    async def to_sign_in(request: Request, error: Exception) -> Response:
+        return RedirectResponse("/", status_code=303, headers={"Cache-Control": "no-store"})
+
+    app.add_exception_handler(NotSignedIn, to_sign_in)
     app.include_router(signin.router)
     app.include_router(routes.router)
     app.include_router(health_router())

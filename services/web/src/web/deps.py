@@ -53,7 +53,22 @@ def api_for(request: Request, row: WebSession) -> Api:
     return Api(request.state.http, request.state.engine, request.state.identity, request.state.settings, row)
 
 
+class NotSignedIn(Exception):
+    """A page for signed-in people was asked for without a signed-in session (app.py: back to the sign-in page)."""
+
+
 CurrentSession = Annotated[WebSession | None, Depends(_current)]
+
+
+async def require_session(row: CurrentSession) -> WebSession:
+    """The guard of every page but the sign-in ones: a signed-in session, or `NotSignedIn`."""
+    if row is None or not row.signed_in:
+        raise NotSignedIn()
+    return row
+
+
+#: A signed-in person's session: what every page of theirs takes (the tokens stay inside it, server-side).
+SignedIn = Annotated[WebSession, Depends(require_session)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 IdentityDep = Annotated[Identity, Depends(_identity)]
 EngineDep = Annotated[Engine, Depends(_engine)]

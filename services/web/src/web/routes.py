@@ -13,16 +13,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from web.api import TODO_FORBIDDEN, Api, ApiError, SessionEnded
-from web.deps import CurrentSession, SettingsDep, api_for
+from web.deps import CurrentSession, SettingsDep, SignedIn, api_for
 from web.models import WebSession
 from web.pages import csrf_ok, forbidden_form, message, render
 from web.signin import clear_cookie, redirect
 
 router = APIRouter(tags=["pages"])
-
-
-def _signed_out(request: Request) -> Response:
-    return redirect("/")
 
 
 def _ended(request: Request, settings: Any) -> Response:
@@ -56,7 +52,7 @@ async def home(request: Request, row: CurrentSession, settings: SettingsDep) -> 
 
 async def _action(
     request: Request,
-    row: WebSession | None,
+    row: WebSession,
     settings: Any,
     work: Callable[[Api, dict[str, str]], Awaitable[object]],
     *,
@@ -65,8 +61,6 @@ async def _action(
     forbidden: str | None = None,
 ) -> Response:
     """A state-changing form: signed in, CSRF token checked, the API called, then back to `after`."""
-    if row is None or not row.signed_in:
-        return _signed_out(request)
     if not await csrf_ok(request, row):
         return forbidden_form(request, row)
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
@@ -81,7 +75,7 @@ async def _action(
 
 
 @router.post("/todos")
-async def create_todo(request: Request, row: CurrentSession, settings: SettingsDep) -> Response:
+async def create_todo(request: Request, row: SignedIn, settings: SettingsDep) -> Response:
     async def work(api: Api, form: dict[str, str]) -> object:
         body = {"title": form.get("title", ""), "notes": form.get("notes", "")}
         return await api.call("POST", "/todos", json=body)
@@ -90,7 +84,7 @@ async def create_todo(request: Request, row: CurrentSession, settings: SettingsD
 
 
 @router.post("/todos/{todo_id}/complete")
-async def complete_todo(request: Request, row: CurrentSession, settings: SettingsDep, todo_id: uuid.UUID) -> Response:
+async def complete_todo(request: Request, row: SignedIn, settings: SettingsDep, todo_id: uuid.UUID) -> Response:
     async def work(api: Api, form: dict[str, str]) -> object:
         done = form.get("done", "true") == "true"
         return await api.call("PATCH", f"/todos/{todo_id}", json={"done": done})
@@ -99,7 +93,7 @@ async def complete_todo(request: Request, row: CurrentSession, settings: Setting
 
 
 @router.post("/todos/{todo_id}/delete")
-async def delete_todo(request: Request, row: CurrentSession, settings: SettingsDep, todo_id: uuid.UUID) -> Response:
+async def delete_todo(request: Request, row: SignedIn, settings: SettingsDep, todo_id: uuid.UUID) -> Response:
     async def work(api: Api, form: dict[str, str]) -> object:
         return await api.call("DELETE", f"/todos/{todo_id}")
 
@@ -107,7 +101,7 @@ async def delete_todo(request: Request, row: CurrentSession, settings: SettingsD
 
 
 @router.post("/todos/{todo_id}/share")
-async def share_todo(request: Request, row: CurrentSession, settings: SettingsDep, todo_id: uuid.UUID) -> Response:
+async def share_todo(request: Request, row: SignedIn, settings: SettingsDep, todo_id: uuid.UUID) -> Response:
     async def work(api: Api, form: dict[str, str]) -> object:
         body = {"todo_id": str(todo_id), "username": form.get("username", ""), "note": form.get("note", "")}
         return await api.call("POST", "/shares", json=body)
@@ -119,7 +113,7 @@ async def share_todo(request: Request, row: CurrentSession, settings: SettingsDe
 
 
 @router.post("/shares/{share_id}/revoke")
-async def revoke_share(request: Request, row: CurrentSession, settings: SettingsDep, share_id: uuid.UUID) -> Response:
+async def revoke_share(request: Request, row: SignedIn, settings: SettingsDep, share_id: uuid.UUID) -> Response:
     async def work(api: Api, form: dict[str, str]) -> object:
         return await api.call("DELETE", f"/shares/{share_id}")
 
@@ -127,9 +121,7 @@ async def revoke_share(request: Request, row: CurrentSession, settings: Settings
 
 
 @router.get("/todos/{todo_id}/edit")
-async def edit_todo_page(request: Request, row: CurrentSession, settings: SettingsDep, todo_id: uuid.UUID) -> Response:
-    if row is None or not row.signed_in:
-        return _signed_out(request)
+async def edit_todo_page(request: Request, row: SignedIn, settings: SettingsDep, todo_id: uuid.UUID) -> Response:
     try:
         todo = await api_for(request, row).call("GET", f"/todos/{todo_id}")
     except SessionEnded:
@@ -140,10 +132,8 @@ async def edit_todo_page(request: Request, row: CurrentSession, settings: Settin
 
 
 @router.post("/todos/{todo_id}/edit")
-async def edit_todo(request: Request, row: CurrentSession, settings: SettingsDep, todo_id: uuid.UUID) -> Response:
+async def edit_todo(request: Request, row: SignedIn, settings: SettingsDep, todo_id: uuid.UUID) -> Response:
     """Save the edit form; a refusal shows the form again with what was typed and why (403: not yours)."""
-    if row is None or not row.signed_in:
-        return _signed_out(request)
     if not await csrf_ok(request, row):
         return forbidden_form(request, row)
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
@@ -159,9 +149,7 @@ async def edit_todo(request: Request, row: CurrentSession, settings: SettingsDep
 
 
 @router.get("/shared")
-async def shared_with_me(request: Request, row: CurrentSession, settings: SettingsDep) -> Response:
-    if row is None or not row.signed_in:
-        return _signed_out(request)
+async def shared_with_me(request: Request, row: SignedIn, settings: SettingsDep) -> Response:
     try:
         received = await api_for(request, row).call("GET", "/shares/received?limit=100")
     except SessionEnded:
@@ -172,10 +160,8 @@ async def shared_with_me(request: Request, row: CurrentSession, settings: Settin
 
 
 @router.get("/audit")
-async def audit(request: Request, row: CurrentSession, settings: SettingsDep) -> Response:
+async def audit(request: Request, row: SignedIn, settings: SettingsDep) -> Response:
     """The admin's view of service and delegated calls (todos' audit, through the gateway)."""
-    if row is None or not row.signed_in:
-        return _signed_out(request)
     try:
         entries = await api_for(request, row).call("GET", "/todos/audit?limit=100")
     except SessionEnded:
