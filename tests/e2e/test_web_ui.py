@@ -165,7 +165,8 @@ def test_carol_reads_the_audit_and_bob_is_told_he_may_not(
     bob.sign_in("bob")
     expect(bob.page.get_by_role("link", name="Audit")).to_have_count(0)
     answer = bob.page.goto(web_suite.web_url + "/audit")
-    assert answer is not None and answer.status == 403
+    assert answer is not None
+    assert answer.status == 403
     expect(bob.page.get_by_role("alert")).to_have_text("Only an administrator may read the audit.")
 
 

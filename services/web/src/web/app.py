@@ -69,6 +69,9 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
         try:
             await anyio.to_thread.run_sync(upgrade_to_head, engine, "web.migrations")
             await anyio.to_thread.run_sync(sessions.purge_expired, engine, None)
+            # anyio imports its file module on first use, which is the first static file served: import it now,
+            # off the loop, not inside a request.
+            await anyio.to_thread.run_sync(getattr, anyio, "open_file")
             async with httpx.AsyncClient(
                 transport=transport,
                 mounts=authz.unix_socket_mounts(settings.authz.unix_sockets),
