@@ -134,7 +134,11 @@ def moded_suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 def mesh_suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SuiteClient]:
     """The suite in each boundary mode with the mesh on (`make up MESH=1`): every app behind Envoy sidecars."""
     with ExitStack() as stack:
-        yield _boot(stack, tmp_path_factory.mktemp(f"mesh-{request.param}"), "sqlite", request.param, mesh=True)
+        # With the web UI, as `make up MESH=1` runs it: behind its sidecars, reaching identity and the gateway
+        # through its outbound one (tests/e2e/test_mesh.py checks its listeners and its calls).
+        yield _boot(
+            stack, tmp_path_factory.mktemp(f"mesh-{request.param}"), "sqlite", request.param, mesh=True, web=True
+        )
 
 
 @pytest.fixture(scope="session", params=["passthrough", "phantom"])
