@@ -26,7 +26,7 @@ Layout — this file holds fixture wiring only; helpers live in `infra/`; one fi
 
 `suite` runs the default mode on SQLite and PostgreSQL; `moded_suite` runs each built mode on SQLite;
 `mesh_suite` runs each mode with the local mesh (Envoy sidecars, mTLS, the peer policy) on SQLite.
-`web_suite` runs the suite with the web UI in `passthrough` and `phantom`.
+`web_suite` runs the suite with the web UI in `passthrough` (SQLite) and `phantom` (PostgreSQL).
 `own_suite` starts a suite for one test module alone (the fuzzer and the outage drill change what others see).
 
 The suite is started once per database kind (session scope): the embedded SQLite default, and
@@ -50,7 +50,7 @@ from tests.e2e.infra.matrix import PHANTOM_CACHE_SECONDS, built_modes
 from tests.e2e.infra.spy import Spy, spy_upstream
 
 PROCESSES = ["identity", "mailsink", "todos", "reminders", "shares", "gateway"]
-DATABASES = ["identity", "todos", "reminders", "shares"]
+DATABASES = ["identity", "todos", "reminders", "shares", "web"]
 E2E_DIR = Path(__file__).parent
 
 
@@ -143,9 +143,11 @@ def mesh_suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 
 @pytest.fixture(scope="session", params=["passthrough", "phantom"])
 def web_suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SuiteClient]:
-    """The suite with the web UI (services/web), in `passthrough` and in `phantom` (opaque edge tokens)."""
+    """The suite with the web UI (services/web), in `passthrough` on SQLite and in `phantom` (opaque edge
+    tokens) on PostgreSQL: the session store on both, one boot per mode."""
+    database_kind = "sqlite" if request.param == "passthrough" else "postgres"
     with ExitStack() as stack:
-        yield _boot(stack, tmp_path_factory.mktemp(f"web-{request.param}"), "sqlite", request.param, web=True)
+        yield _boot(stack, tmp_path_factory.mktemp(f"web-{request.param}"), database_kind, request.param, web=True)
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import socket
 import ssl
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -229,8 +230,12 @@ def test_the_web_ui_signs_in_and_calls_the_api_through_its_sidecar(mesh_suite: S
     finally:
         person.close()
     assert "Signed in as <strong>alice</strong>" in page.text  # whoami and the todo list came through the gateway
-    identity_log = s.processes.log_path("identity-inbound").read_text()
-    assert "spiffe://cluster.local/ns/todo-suite/sa/web POST /token 200" in identity_log
+    # Envoy writes its access log in batches (about once a second): wait for the line, bounded.
+    wanted = "spiffe://cluster.local/ns/todo-suite/sa/web POST /token 200"
+    deadline = time.monotonic() + 10
+    while wanted not in s.processes.log_path("identity-inbound").read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert wanted in s.processes.log_path("identity-inbound").read_text()
 
 
 def test_every_socket_is_the_suites_users_alone(mesh_suite: SuiteClient) -> None:
@@ -307,9 +312,14 @@ def _socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
+def _children(pid: int) -> list[int]:
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+
+
 def _listening_tcp_sockets(pid: int) -> list[str]:
-    """The local addresses of the process's TCP sockets in state LISTEN (0A), from /proc/net/tcp{,6}."""
-    inodes = _socket_inodes(pid)
+    """The local addresses of the TCP sockets in state LISTEN (0A) of the process and its children (an Envoy
+    runs as the child of its lifeline wrapper, devstack/lifeline.py), from /proc/net/tcp{,6}."""
+    inodes = _socket_inodes(pid).union(*(_socket_inodes(child) for child in _children(pid)))
     found = []
     for table in ("tcp", "tcp6"):
         for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:

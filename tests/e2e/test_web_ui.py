@@ -1,5 +1,5 @@
 """The web UI in a real browser (Debian's Chromium, Playwright), against the real suite, in `passthrough` and
-in `phantom` (where the edge token is opaque): one suite per mode (`web_suite`), one browser for all.
+in `phantom` (the edge token opaque, the session store on PostgreSQL): one suite per mode, one browser for all.
 
 alice signs in through identity's login page, adds a todo and shares it with bob, signs out; bob signs in,
 sees it, and is told in words that he may see it but not change it. Throughout, no response the browser
@@ -55,8 +55,8 @@ class Person:
         self.context.close()
 
     @property
-    def store(self) -> Path:
-        return self.suite.processes.config.run_dir / "web.db"
+    def store(self) -> str:
+        return self.suite.processes.config.database_url("web")
 
     def sign_in(self, username: str) -> None:
         page = self.page

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import re
 import shutil
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from playwright.sync_api import Browser, BrowserContext, Error, Page, Response, sync_playwright
+from sqlalchemy import text
+
+from servicekit import make_engine
 
 #: The flags TOOLING.md found to work on these machines (root, no GPU, no network beyond loopback).
 CHROMIUM_ARGS = [
@@ -75,10 +76,14 @@ class ResponseWatch:
         return found
 
 
-def tokens_in_store(database: Path) -> set[str]:
+def tokens_in_store(database_url: str) -> set[str]:
     """Every token the web UI's session store holds now (access, refresh, ID): what the browser must never see."""
-    with sqlite3.connect(database) as connection:
-        rows = connection.execute("SELECT access_token, refresh_token, id_token FROM web_sessions").fetchall()
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT access_token, refresh_token, id_token FROM web_sessions")).all()
+    finally:
+        engine.dispose()
     return {token for row in rows for token in row if token}
 
 
