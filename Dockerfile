@@ -46,6 +46,7 @@ COPY services/identity/pyproject.toml services/identity/
 COPY services/reminders/pyproject.toml services/reminders/
 COPY services/shares/pyproject.toml services/shares/
 COPY services/todos/pyproject.toml services/todos/
+COPY services/web/pyproject.toml services/web/
 COPY tools/devstack/pyproject.toml tools/devstack/
 COPY tools/meshgen/pyproject.toml tools/meshgen/
 RUN --mount=type=cache,target=/root/.cache/uv \

@@ -28,8 +28,14 @@ up: install ## Run the whole suite locally (no cluster); MODE=passthrough|... ME
 login: ## Sign in as a person (code + PKCE in the browser) against a running `make up`; tokens on stdout only
 	@uv run --no-sync python -m devstack.login $(if $(ISSUER),--issuer $(ISSUER),)
 
+.PHONY: chromium
+chromium: ## Debian's chromium for the browser tests, installed when missing (as root); never `playwright install`
+	@command -v chromium > /dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then apt-get install -y chromium; \
+		else echo "the browser tests need Debian's chromium: sudo apt-get install -y chromium" >&2; exit 1; fi; }
+
 .PHONY: test
-test: install ## Lint, type check, dependency check, then every test: unit and end-to-end (SQLite and PostgreSQL)
+test: install chromium ## Lint, type check, dependency check, then every test: unit and end-to-end (SQLite and PostgreSQL)
 	uv run --no-sync ruff check .
 	uv run --no-sync ruff format --check .
 	uv run --no-sync mypy
@@ -41,8 +47,12 @@ unit: install ## Unit tests only (fast)
 	uv run --no-sync pytest -m "not e2e"
 
 .PHONY: e2e
-e2e: install ## End-to-end tests only (real processes on loopback)
+e2e: install chromium ## End-to-end tests only (real processes on loopback)
 	scripts/with-postgres uv run --no-sync pytest -m e2e
+
+.PHONY: screenshots
+screenshots: install chromium ## Retake the web UI's screenshots in docs/screenshots/ (the browser tests take them)
+	SCREENSHOTS_DIR=docs/screenshots uv run --no-sync pytest tests/e2e/test_web_ui.py -k passthrough -q
 
 .PHONY: lint
 lint: install ## ruff check and format check

@@ -49,6 +49,12 @@ def _gateway(env: str, **values: Any) -> Any:
     return Settings(env=env, **values)
 
 
+def _web(env: str, **values: Any) -> Any:
+    from web.settings import Settings
+
+    return Settings(env=env, **({"client_secret": REAL} | values))
+
+
 def _identity(env: str, **values: Any) -> Any:
     from identity.settings import Settings
 
@@ -72,6 +78,8 @@ CASES: list[tuple[str, Callable[..., Any], dict[str, Any], str]] = [
     ("gateway", _gateway, {"client_secret": DEV}, "GATEWAY_CLIENT_SECRET"),
     ("gateway", _gateway, {"signing_key": DEV}, "GATEWAY_SIGNING_KEY"),
     ("gateway", _gateway, {"extract_keys": {"todos": REAL, "shares": DEV}}, "GATEWAY_EXTRACT_KEYS[shares]"),
+    ("web", _web, {"client_secret": DEV}, "WEB_CLIENT_SECRET"),
+    ("web", _web, {"database_url": DEV_DB}, "WEB_DATABASE_URL"),
     ("identity", _identity, {"allow_password_grant": True, "realm_file": Path("realm.toml")}, "PASSWORD_GRANT"),
     ("identity", _identity, {}, "demo realm"),
     ("identity", _identity, {"database_url": DEV_DB, "realm_file": Path("realm.toml")}, "IDENTITY_DATABASE_URL"),
@@ -97,7 +105,7 @@ def test_identity_refuses_a_published_client_secret_outside_dev(tmp_path: Path) 
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # What a developer's shell (or `make up`) may have set must not decide these cases.
     for name in list(os.environ):
-        if name.split("_", 1)[0] in {"TODOS", "REMINDERS", "SHARES", "GATEWAY", "IDENTITY", "AUTHZ"}:
+        if name.split("_", 1)[0] in {"TODOS", "REMINDERS", "SHARES", "GATEWAY", "IDENTITY", "AUTHZ", "WEB"}:
             monkeypatch.delenv(name)
 
 
@@ -111,9 +119,9 @@ def test_development_secrets_are_refused_outside_dev(
         build("prod", **values)
 
 
-@pytest.mark.parametrize("service", ["todos", "reminders", "shares", "gateway"])
+@pytest.mark.parametrize("service", ["todos", "reminders", "shares", "gateway", "web"])
 def test_real_secrets_start_outside_dev(service: str) -> None:
-    build = {"todos": _todos, "reminders": _reminders, "shares": _shares, "gateway": _gateway}[service]
+    build = {"todos": _todos, "reminders": _reminders, "shares": _shares, "gateway": _gateway, "web": _web}[service]
     values: dict[str, Any] = {"database_url": "postgresql://svc:" + REAL + "@postgres:5432/svc"}
     if service == "gateway":
         values = {"client_secret": REAL, "signing_key": REAL, "extract_keys": {"todos": REAL}}
@@ -123,7 +131,7 @@ def test_real_secrets_start_outside_dev(service: str) -> None:
     assert settings.env == "prod"
 
 
-@pytest.mark.parametrize("service", ["todos", "reminders", "shares", "gateway", "identity"])
+@pytest.mark.parametrize("service", ["todos", "reminders", "shares", "gateway", "identity", "web"])
 def test_env_defaults_to_prod(service: str) -> None:
     # Unset, a service is in production: development is what has to be said (`make up`, the dev overlays).
     settings_class = import_module(f"{service}.settings").Settings

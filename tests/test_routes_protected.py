@@ -1,6 +1,6 @@
 """Every route of every service is protected, or public by design and listed here with its reason.
 
-One parametrised meta-test over the five services (the lightweight version of Polar's `lint_org_scope`):
+One parametrised meta-test over the six services (the lightweight version of Polar's `lint_org_scope`):
 it walks each app's routes — included routers too — and fails on a route that depends on no guard
 (`authz.get_principal`, through `authz.require` or the service's named permissions; for identity's admin
 API, its client authentication). The public routes are listed per service, exactly: the audit without
@@ -76,6 +76,19 @@ def _gateway_ops() -> FastAPI:
     from gateway.settings import Settings
 
     return create_app(Settings()).ops
+
+
+def _web() -> FastAPI:
+    from web.app import create_app
+    from web.settings import Settings
+
+    return create_app(Settings(client_secret="not-used-routes-only"))
+
+
+def _web_guard() -> Callable[..., Any]:
+    from web.deps import require_session
+
+    return require_session
 
 
 def _identity_admin_guard() -> Callable[..., Any]:
@@ -169,6 +182,41 @@ SERVICES: dict[str, Service] = {
         public=frozenset(PROBES | {("GET", "/.well-known/jwks.json")}),
         protected=frozenset(),
         prefix="/admin",
+    ),
+    # The web UI's guard is the signed-in session (its tokens stay server-side): every page of a person's
+    # takes `web.deps.SignedIn`. It has no /metrics (no token verifier to count for).
+    "web": Service(
+        build=_web,
+        public=frozenset(
+            {
+                ("GET", "/healthz"),
+                ("GET", "/readyz"),
+                # The sign-in page when signed out, the person's todos when signed in: it reads the session
+                # itself and calls the API only with a signed-in one.
+                ("GET", "/"),
+                # Signing in is what someone without a session does (RFC 6749 section 4.1, OIDC Core 3.1):
+                # the start of the code flow and identity's redirect back, checked by state, PKCE and nonce.
+                ("GET", "/auth/login"),
+                ("GET", "/auth/callback"),
+                # Signing out: without a session there is nothing to end; with one, its CSRF token is checked.
+                ("POST", "/auth/logout"),
+            }
+        ),
+        protected=frozenset(
+            {
+                ("POST", "/todos"),
+                ("POST", "/todos/{todo_id}/complete"),
+                ("POST", "/todos/{todo_id}/delete"),
+                ("POST", "/todos/{todo_id}/share"),
+                ("GET", "/todos/{todo_id}/edit"),
+                ("POST", "/todos/{todo_id}/edit"),
+                ("POST", "/shares/{share_id}/revoke"),
+                ("GET", "/shared"),
+                ("GET", "/audit"),
+            }
+        ),
+        prefix="/todos",
+        guards=(authz.get_principal, _web_guard()),
     ),
 }
 

@@ -21,9 +21,12 @@ Layout — this file holds fixture wiring only; helpers live in `infra/`; one fi
     test_process_lifetime.py  nothing `devstack up` starts outlives it (Tilt's stop sequences, SIGKILL)
     test_database_outage.py   a private PostgreSQL restarted under write load: 503s, no 500, nothing lost
     test_fuzz_openapi.py    every operation of every OpenAPI, fuzzed: no 5xx anywhere
+    test_web_ui.py          the web UI in Debian's Chromium (Playwright): sign in, share, a readable 403, no token
+                            ever reaches the browser, the session cookie's flags, CSRF
 
 `suite` runs the default mode on SQLite and PostgreSQL; `moded_suite` runs each built mode on SQLite;
 `mesh_suite` runs each mode with the local mesh (Envoy sidecars, mTLS, the peer policy) on SQLite.
+`web_suite` runs the suite with the web UI in `passthrough` (SQLite) and `phantom` (PostgreSQL).
 `own_suite` starts a suite for one test module alone (the fuzzer and the outage drill change what others see).
 
 The suite is started once per database kind (session scope): the embedded SQLite default, and
@@ -47,7 +50,7 @@ from tests.e2e.infra.matrix import PHANTOM_CACHE_SECONDS, built_modes
 from tests.e2e.infra.spy import Spy, spy_upstream
 
 PROCESSES = ["identity", "mailsink", "todos", "reminders", "shares", "gateway"]
-DATABASES = ["identity", "todos", "reminders", "shares"]
+DATABASES = ["identity", "todos", "reminders", "shares", "web"]
 E2E_DIR = Path(__file__).parent
 
 
@@ -66,6 +69,7 @@ def _boot(
     *,
     mesh: bool = False,
     pg_admin_url: str | None = None,
+    web: bool = False,
 ) -> SuiteClient:
     if database_kind == "postgres":
         databases = stack.enter_context(postgres_databases(DATABASES, pg_admin_url))
@@ -73,8 +77,8 @@ def _boot(
         databases = sqlite_databases(run_dir, DATABASES)
     config = devstack.suite.SuiteConfig(
         run_dir=run_dir,
-        # `web` has no process yet: its port is where the relying-party tests listen for the redirect, and
-        # identity gets this run's URIs for it (devstack writes them), as it will for the web UI.
+        # The web UI runs only in `web_suite`: elsewhere its port is where the relying-party tests listen for
+        # the redirect, and identity gets this run's URIs for it (devstack writes them) either way.
         ports=dict(zip([*PROCESSES, "web"], free_ports(len(PROCESSES) + 1), strict=True)),
         database_urls=databases,
         mode=mode,
@@ -89,6 +93,7 @@ def _boot(
         # A "compromised service" behind the gateway, routed with todos' audience (infra/spy.py).
         extra_upstreams={"spy": (spy.url, "todos")} if spy else {},
         mesh=mesh,
+        web=web,
     )
     processes = stack.enter_context(devstack.suite.Suite(config))
     http = stack.enter_context(httpx.Client(timeout=10))
@@ -129,7 +134,20 @@ def moded_suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 def mesh_suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SuiteClient]:
     """The suite in each boundary mode with the mesh on (`make up MESH=1`): every app behind Envoy sidecars."""
     with ExitStack() as stack:
-        yield _boot(stack, tmp_path_factory.mktemp(f"mesh-{request.param}"), "sqlite", request.param, mesh=True)
+        # With the web UI, as `make up MESH=1` runs it: behind its sidecars, reaching identity and the gateway
+        # through its outbound one (tests/e2e/test_mesh.py checks its listeners and its calls).
+        yield _boot(
+            stack, tmp_path_factory.mktemp(f"mesh-{request.param}"), "sqlite", request.param, mesh=True, web=True
+        )
+
+
+@pytest.fixture(scope="session", params=["passthrough", "phantom"])
+def web_suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SuiteClient]:
+    """The suite with the web UI (services/web), in `passthrough` on SQLite and in `phantom` (opaque edge
+    tokens) on PostgreSQL: the session store on both, one boot per mode."""
+    database_kind = "sqlite" if request.param == "passthrough" else "postgres"
+    with ExitStack() as stack:
+        yield _boot(stack, tmp_path_factory.mktemp(f"web-{request.param}"), database_kind, request.param, web=True)
 
 
 @pytest.fixture(scope="module")

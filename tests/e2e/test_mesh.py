@@ -16,6 +16,7 @@ import socket
 import ssl
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,7 @@ import authz
 from devstack.mesh import APPS, LocalMesh
 from meshgen.pki import issue_leaf, make_ca
 from tests.e2e.infra import forgery, other_user
+from tests.e2e.infra.browser import Browser
 from tests.e2e.infra.client import SuiteClient
 from tests.e2e.infra.devstack_run import descendants
 from tests.e2e.infra.journey import SOURCE, journey_through_the_gateway
@@ -200,19 +202,41 @@ def test_no_app_has_a_tcp_port(mesh_suite: SuiteClient) -> None:
             socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
-def test_no_envoy_listens_on_tcp_but_the_public_gateway_and_identity(mesh_suite: SuiteClient) -> None:
+def test_no_envoy_listens_on_tcp_but_the_public_gateway_identity_and_web(mesh_suite: SuiteClient) -> None:
     """Every sidecar listener (mTLS, probes, outbound) and every Envoy admin interface is a Unix socket: of the
-    suite's processes only the public gateway and identity listeners (the stand-in for an ingress) and the
+    suite's processes only the public gateway, identity and web UI listeners (the stand-in for an ingress) and the
     mail sink (a platform service outside the mesh, like a cluster's SMTP relay) have a TCP port."""
     s = mesh_suite
     ports = s.processes.config.ports
     public = {"gateway-inbound": [ports["gateway"]], "identity-inbound": [ports["identity"]],
-              "mailsink": [ports["mailsink"]]}  # fmt: skip
+              "web-inbound": [ports["web"]], "mailsink": [ports["mailsink"]]}  # fmt: skip
     names = [name for name, _ in s.processes.running()]
     assert {f"{w}-{side}" for w in APPS for side in ("inbound", "outbound")} <= set(names)
     for name in names:
         listening = [_port(address) for address in _listening_tcp_sockets(s.processes.pid(name))]
         assert listening == public.get(name, []), name
+
+
+def test_the_web_ui_signs_in_and_calls_the_api_through_its_sidecar(mesh_suite: SuiteClient) -> None:
+    """The browser reaches the web UI on its public port; the UI reaches identity (code, keys) and the gateway
+    (the API) only through its outbound sidecar, as the `web` workload (mesh/policy.yaml)."""
+    s = mesh_suite
+    person = Browser()
+    try:
+        start = person.http.get(f"{s.web_url}/auth/login")
+        assert start.status_code == 303
+        back = person.http.get(person.sign_in(start.headers["location"], "alice"))
+        assert (back.status_code, back.headers["location"]) == (303, "/")
+        page = person.http.get(f"{s.web_url}/")
+    finally:
+        person.close()
+    assert "Signed in as <strong>alice</strong>" in page.text  # whoami and the todo list came through the gateway
+    # Envoy writes its access log in batches (about once a second): wait for the line, bounded.
+    wanted = "spiffe://cluster.local/ns/todo-suite/sa/web POST /token 200"
+    deadline = time.monotonic() + 10
+    while wanted not in s.processes.log_path("identity-inbound").read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert wanted in s.processes.log_path("identity-inbound").read_text()
 
 
 def test_every_socket_is_the_suites_users_alone(mesh_suite: SuiteClient) -> None:

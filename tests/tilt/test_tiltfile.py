@@ -338,8 +338,11 @@ def test_local_runs_devstack_and_nothing_on_a_cluster(mode: str, mesh: bool) -> 
     assert suite.kw.get("trigger_mode", "TRIGGER_MODE_AUTO") == "TRIGGER_MODE_AUTO"
     probe = suite.kw["readiness_probe"]
     assert probe.kind == "probe"
-    assert probe.kw["http_get"].kw == {"port": 8080, "path": "/healthz"}
-    assert {link.kw["url"] for link in suite.kw["links"]} >= {"http://127.0.0.1:8080/api/todos/whoami"}
+    assert probe.kw["http_get"].kw == {"port": 8000, "path": "/healthz"}  # the web UI: devstack starts it last
+    assert {link.kw["url"] for link in suite.kw["links"]} >= {
+        "http://127.0.0.1:8000/",
+        "http://127.0.0.1:8080/api/todos/whoami",
+    }
 
 
 def test_devstack_accepts_the_flags_suite_passes() -> None:

@@ -41,9 +41,9 @@ def test_everything_by_default(dirs, capsys) -> None:
     assert (dirs["run"] / "sockets").is_dir()
     assert stat.S_IMODE((dirs["run"] / "sockets").stat().st_mode) == 0o700
     layout = json.loads((dirs["run"] / "layout.json").read_text())
-    assert layout["ingress"] == {"gateway": 8080, "identity": 9000}
+    assert layout["ingress"] == {"gateway": 8080, "identity": 9000, "web": 8000}
     assert layout["outbound"]["reminders->todos"] == str(dirs["run"].absolute() / "sockets" / "reminders-to-todos.sock")
-    assert "a new CA and 5 certificates" in capsys.readouterr().out
+    assert "a new CA and 6 certificates" in capsys.readouterr().out
 
 
 def test_k8s_only_and_local_only(dirs) -> None:
@@ -88,8 +88,8 @@ def test_regenerating_removes_what_it_generated_and_keeps_the_readme(dirs, tmp_p
     larger = tmp_path / "policy.yaml"
     larger.write_text(
         POLICY_FILE.read_text().replace(
-            "workloads: [gateway, identity, todos, reminders, shares]",
-            "workloads: [gateway, identity, todos, reminders, shares, extra]",
+            "workloads: [gateway, identity, todos, reminders, shares, web]",
+            "workloads: [gateway, identity, todos, reminders, shares, web, extra]",
         )
     )
     assert run(dirs, "k8s", policy=larger) == 0

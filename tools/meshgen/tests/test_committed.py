@@ -17,7 +17,7 @@ from tests.k8s import tools as k8s_tools
 REPO = Path(__file__).parents[3]
 COMPONENTS = REPO / "k8s" / "components"
 NAMESPACE = "todo-suite"
-SERVICE_ACCOUNTS = {"gateway", "identity", "todos", "reminders", "shares"}
+SERVICE_ACCOUNTS = {"gateway", "identity", "todos", "reminders", "shares", "web"}
 
 # The fields Istio's security.istio.io/v1 API has where we write (its CRDs would prune anything else,
 # silently: a misspelt `jwksURI` would leave a rule with no keys). Ref: istio.io/latest/docs/reference/config/security/
@@ -171,19 +171,28 @@ class TestMeaning:
             assert called[service] == [{"paths": [f"/{service}", f"/{service}/*"]}], service
 
     def test_identity_serves_every_workload_its_protocol_endpoints(self) -> None:
-        for caller in SERVICE_ACCOUNTS - {"identity"}:
+        for caller in SERVICE_ACCOUNTS - {"identity", "web"}:
             paths = {p for op in rules_naming(caller)["identity"] for p in op["paths"]}
             assert {"/.well-known/openid-configuration", "/jwks", "/token", "/introspect", "/users"} <= paths
             assert not any(p.startswith("/admin") for p in paths)
 
-    def test_the_edge_reaches_only_the_gateway_and_identity(self) -> None:
+    def test_the_web_ui_reaches_identity_as_a_relying_party_and_the_gateways_api(self) -> None:
+        called = rules_naming("web")
+        assert called["identity"] == [
+            {"methods": ["GET"], "paths": ["/.well-known/openid-configuration", "/jwks"]},
+            {"methods": ["POST"], "paths": ["/token", "/logout"]},
+        ]
+        assert called["gateway"] == [{"paths": ["/api/*"]}]
+        assert set(called) == {"identity", "gateway"}
+
+    def test_the_edge_reaches_only_the_web_ui_the_gateway_and_identity(self) -> None:
         edge = [
             name
             for name, doc in allow_policies().items()
             for rule in doc["spec"]["rules"]
             if any(DEFAULT_INGRESS_PRINCIPAL in src["source"]["principals"] for src in rule["from"])
         ]
-        assert sorted(edge) == ["gateway", "identity"]
+        assert sorted(edge) == ["gateway", "identity", "web"]
 
     def test_request_authentication_for_the_services_that_validate_identitys_jwts(self) -> None:
         docs = of_kind("RequestAuthentication")
@@ -233,7 +242,7 @@ def test_the_components_render_with_kustomize(tmp_path: Path) -> None:
     rendered = [doc for doc in yaml.safe_load_all(out) if doc]
     kinds = sorted(doc["kind"] for doc in rendered)
     # One ALLOW per workload (mesh) and one claim-based DENY per JWT-validating workload (mesh-jwt).
-    assert kinds.count("AuthorizationPolicy") == 5 + 3
+    assert kinds.count("AuthorizationPolicy") == 6 + 3
     assert kinds.count("RequestAuthentication") == 3
     assert kinds.count("PeerAuthentication") == 1
     deployments = {d["metadata"]["name"]: d for d in rendered if d["kind"] == "Deployment"}

@@ -244,13 +244,13 @@ class TestLayout:
         sockets = layout.all_sockets()
         assert len(sockets) == len(set(sockets))
         assert {path.parent for path in sockets} == {tmp_path / "sockets"}
-        assert layout.ingress == {"gateway": 8080, "identity": 9000}  # the local contract's public ports
+        assert layout.ingress == {"gateway": 8080, "identity": 9000, "web": 8000}  # the local contract's public ports
         for config in envoy_configs(policy, layout).values():
             # Admin interfaces too: they could drain or stop a sidecar.
             assert config["admin"]["address"]["pipe"]["mode"] == 0o600
             for listener in config["static_resources"]["listeners"]:
                 if listener["name"].endswith("_ingress"):
-                    assert listener["address"]["socket_address"]["port_value"] in (8080, 9000)
+                    assert listener["address"]["socket_address"]["port_value"] in (8080, 9000, 8000)
                 else:
                     assert listener["address"]["pipe"]["mode"] == 0o600, listener["name"]
 

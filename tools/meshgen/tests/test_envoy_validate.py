@@ -56,4 +56,6 @@ def test_every_workload_has_an_inbound_config_and_the_callers_an_outbound_one() 
         "shares-outbound.yaml",
         "todos-inbound.yaml",
         "todos-outbound.yaml",
+        "web-inbound.yaml",
+        "web-outbound.yaml",
     ]

@@ -118,7 +118,7 @@ class TestPlatform:
         postgres = next(b for b in netpol.PLATFORM.backends if b.name == "postgres")
         (ingress,) = netpol.backend_policy(policy, postgres)["spec"]["ingress"]
         allowed = ingress["from"][0]["podSelector"]["matchExpressions"][0]["values"]
-        assert sorted(allowed) == ["identity", "reminders", "reminders-scan", "shares", "todos"]
+        assert sorted(allowed) == ["identity", "reminders", "reminders-scan", "shares", "todos", "web"]
         assert ingress["ports"] == tcp(5432)
 
     def test_a_backend_client_that_is_not_a_workload_is_an_error(self) -> None:

@@ -34,7 +34,7 @@ def error_of(services: str, **kwargs: str) -> str:
 
 class TestValid:
     def test_the_repository_policy_loads(self, policy) -> None:
-        assert policy.workloads == ("gateway", "identity", "todos", "reminders", "shares")
+        assert policy.workloads == ("gateway", "identity", "todos", "reminders", "shares", "web")
         assert policy.namespace == "todo-suite"
         assert policy.spiffe_id("reminders") == "spiffe://cluster.local/ns/todo-suite/sa/reminders"
         assert policy.istio_principal("reminders") == "cluster.local/ns/todo-suite/sa/reminders"

@@ -28,7 +28,15 @@ DATABASES = [name for name, service in load_services().items() if service.databa
 #: How long `up` waits for the ports of a suite that is still stopping (Tilt restarts it at once).
 PORT_WAIT_SECONDS = 10.0
 USERS = (("alice", "alice", "user"), ("bob", "bob", "user"), ("carol", "carol", "user, admin"))
-COLORS = {"identity": "35", "todos": "32", "reminders": "33", "shares": "36", "gateway": "34", "mailsink": "90"}
+COLORS = {
+    "identity": "35",
+    "todos": "32",
+    "reminders": "33",
+    "shares": "36",
+    "gateway": "34",
+    "web": "94",
+    "mailsink": "90",
+}
 
 
 def _printer(use_color: bool):
@@ -61,9 +69,10 @@ def _mesh_rows(suite: Suite) -> list[str]:
 
 def _banner(suite: Suite, databases: str) -> str:
     cfg = suite.config
-    public = ("identity", "gateway") if cfg.mesh else tuple(cfg.ports)
+    public = ("identity", "gateway", "web") if cfg.mesh else tuple(cfg.ports)
     shown = [name for name in cfg.ports if name != "mailsink" and name in public]
     rows = [f"  {name:<9} {cfg.url(name)}" for name in shown]
+    rows.insert(0, f"  open the web UI: {cfg.url('web')}/  (sign in as alice, bob or carol)")
     rows.append(f"  through the gateway: {cfg.url('gateway')}/api/<todos|shares|reminders>/…")
     rows.append(f"  mail sink smtp://127.0.0.1:{cfg.ports['mailsink']}  (messages land in {cfg.maildir}/new/)")
     logins = [f"  {u}/{p}  ({roles})" for u, p, roles in USERS]
@@ -111,7 +120,7 @@ def _ports(config: SuiteConfig) -> dict[str, int]:
     """The TCP ports this run listens on: with the mesh, only the public ones (all else is a Unix socket)."""
     if not config.mesh:
         return dict(config.ports)
-    return {name: config.ports[name] for name in ("identity", "mailsink", "gateway")}
+    return {name: config.ports[name] for name in ("identity", "mailsink", "gateway", "web")}
 
 
 def _taken_ports(config: SuiteConfig, wait: float) -> list[str]:

@@ -105,6 +105,10 @@ def health_status(spec: ServiceSpec) -> int:
         conn.close()
 
 
+#: Where the web UI (a confidential client of the code flow) listens when `ports` does not name it.
+WEB_DEFAULT_PORT = 8000
+
+
 @dataclass
 class SuiteConfig:
     """Where and how to run the suite. The defaults are the local contract of docs/architecture.md."""
@@ -129,6 +133,9 @@ class SuiteConfig:
     extra_upstreams: dict[str, tuple[str, str]] = field(default_factory=dict)
     #: The local mesh (devstack/mesh.py): every app behind Envoy sidecars, mTLS and the peer policy.
     mesh: bool = False
+    #: Run the web UI (services/web). The e2e suites that drive no browser leave it out: its port is then
+    #: where tests/e2e/test_sign_in.py's own relying party listens for identity's redirect.
+    web: bool = True
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -159,10 +166,6 @@ def extract_key() -> str:
 def generate_extract_keys() -> dict[str, str]:
     """A fresh key per service for the gateway's signed requests (development only)."""
     return {service: extract_key() for service in API_SERVICES}
-
-
-#: Where the web UI (a confidential client of the code flow) listens when `ports` does not name it.
-WEB_DEFAULT_PORT = 8000
 
 
 def web_url(config: SuiteConfig) -> str:
@@ -282,8 +285,16 @@ def service_specs(
         "GATEWAY_AUDIENCES": json.dumps({name: aud for name, (_, aud) in config.extra_upstreams.items()}),
         "GATEWAY_EXTRACT_KEYS": json.dumps(extract_keys | {name: extract_key() for name in config.extra_upstreams}),
     }
+    web_env = {
+        **common,
+        "WEB_ENV": "dev",
+        "WEB_PUBLIC_URL": web_url(config),
+        "WEB_DATABASE_URL": config.database_url("web"),
+        "WEB_GATEWAY_URL": config.url("gateway"),
+        "WEB_CLIENT_SECRET": client_secrets["web"],
+    }
     envs = {"identity": identity_env, "todos": todos_env, "reminders": reminders_env, "shares": shares_env,
-            "gateway": gateway_env}  # fmt: skip
+            "gateway": gateway_env, "web": web_env}  # fmt: skip
     if mesh is not None:
         for name, overrides in mesh_env(config, mesh).items():
             envs[name].update(overrides)
@@ -295,6 +306,8 @@ def service_specs(
     mailsink = ServiceSpec("mailsink", mailsink_cmd, config.ports["mailsink"], {"PYTHONUNBUFFERED": "1"}, health="tcp")
     specs = []
     for name in APPS:
+        if name == "web" and not config.web:
+            continue
         app = f"{name}.app:create_app"
         if mesh is None:
             specs.append(ServiceSpec(name, uvicorn_cmd(app, config.ports[name]), config.ports[name], envs[name]))
@@ -317,6 +330,10 @@ def mesh_env(config: SuiteConfig, mesh: LocalMesh) -> dict[str, dict[str, str]]:
         env[name] |= mesh.identity_env(name)
         if gateway_issues_tokens and name != "gateway":
             env[name]["AUTHZ_GATEWAY_JWKS_URL"] = mesh.out(name, "gateway", GATEWAY_JWKS_PATH)
+    # The web UI reaches identity (tokens, keys, logout) and the gateway (the API) through its sidecar too,
+    # like the gateway does; the browser still reaches it on its public port.
+    env["web"]["AUTHZ_IDENTITY_URL"] = mesh.out("web", "identity")
+    env["web"]["WEB_GATEWAY_URL"] = mesh.out("web", "gateway")
     env["reminders"]["REMINDERS_TODOS_URL"] = mesh.out("reminders", "todos")
     env["shares"]["SHARES_TODOS_URL"] = mesh.out("shares", "todos")
     env["gateway"]["GATEWAY_INTROSPECTION_URL"] = mesh.out("gateway", "identity", INTROSPECT_PATH)
@@ -333,7 +350,7 @@ def mesh_env(config: SuiteConfig, mesh: LocalMesh) -> dict[str, dict[str, str]]:
 
 #: The order of start-up (`Suite.start`): a wave starts when the one before it is healthy. A sidecar
 #: (`todos-inbound`) goes with its workload.
-START_WAVES = (("identity", "mailsink"), ("todos",), ("reminders", "shares", "gateway"))
+START_WAVES = (("identity", "mailsink"), ("todos",), ("reminders", "shares", "gateway"), ("web",))
 
 
 class SuiteError(RuntimeError):
@@ -375,7 +392,7 @@ class Suite:
     def _generate_mesh(self) -> LocalMesh:
         cfg = self.config
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
-        public = {name: cfg.ports[name] for name in ("gateway", "identity")}
+        public = {name: cfg.ports[name] for name in ("gateway", "identity", *(("web",) if cfg.web else ()))}
         return LocalMesh.generate(cfg.run_dir, public)
 
     def log_path(self, name: str) -> Path:

@@ -48,8 +48,8 @@ SOCKET_MODE = 0o600
 SOCKETS_DIR_MODE = 0o700
 #: sun_path is 108 bytes on Linux, the terminating NUL included (unix(7)).
 MAX_SOCKET_PATH = 107
-#: The local contract's public ports (docs/architecture.md): gateway and identity face browsers and CLIs.
-DEFAULT_INGRESS_PORTS = {"gateway": 8080, "identity": 9000}
+#: The local contract's public ports (docs/architecture.md): web, gateway and identity face browsers and CLIs.
+DEFAULT_INGRESS_PORTS = {"gateway": 8080, "identity": 9000, "web": 8000}
 #: `%DOWNSTREAM_PEER_URI_SAN%` is the caller's SPIFFE ID; `%RESPONSE_CODE_DETAILS%` says why a call was
 #: refused (`rbac_access_denied_matched_policy[none]`). Never a header that could hold a token.
 ACCESS_LOG = (

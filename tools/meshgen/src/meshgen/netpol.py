@@ -22,7 +22,9 @@ from meshgen.policy import INGRESS, Policy, PolicyError
 API = "networking.k8s.io/v1"
 
 #: The port each workload serves on (its container port and Service port, as locally: docs/architecture.md).
-PORTS: dict[str, int] = {"identity": 9000, "todos": 8001, "reminders": 8002, "shares": 8003, "gateway": 8080}
+PORTS: dict[str, int] = {
+    "identity": 9000, "todos": 8001, "reminders": 8002, "shares": 8003, "gateway": 8080, "web": 8000,
+}  # fmt: skip
 
 #: Pods that run as a workload but are not its Deployment's: the same ServiceAccount (so the same mesh
 #: identity and client), another `app` label (so the workload's Service never routes to them).
@@ -63,7 +65,7 @@ class Platform:
 
 PLATFORM = Platform(
     backends=(
-        Backend("postgres", 5432, ("identity", "todos", "reminders", "shares"), "each service's own database"),
+        Backend("postgres", 5432, ("identity", "todos", "reminders", "shares", "web"), "each service's own database"),
         Backend("mailsink", 1025, ("reminders",), "reminder mail over SMTP"),
     ),
     dns=External(
@@ -80,7 +82,7 @@ PLATFORM = Platform(
         (("TCP", 4317), ("TCP", 4318)),  # OTLP over gRPC and over HTTP
         "traces and metrics to an OpenTelemetry collector in the namespace `observability`",
     ),
-    edge=("gateway", "identity"),
+    edge=("gateway", "identity", "web"),
 )
 
 

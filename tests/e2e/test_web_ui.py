@@ -1,0 +1,214 @@
+"""The web UI in a real browser (Debian's Chromium, Playwright), against the real suite, in `passthrough` and
+in `phantom` (the edge token opaque, the session store on PostgreSQL): one suite per mode, one browser for all.
+
+alice signs in through identity's login page, adds a todo and shares it with bob, signs out; bob signs in,
+sees it, and is told in words that he may see it but not change it. Throughout, no response the browser
+receives — body or header, identity's pages included — holds an access, refresh or ID token, and web
+storage stays empty. Screenshots of the main pages go to a temporary folder, or to docs/screenshots/ with
+`make screenshots` (SCREENSHOTS_DIR), which the README shows.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.e2e.infra.chromium import ResponseWatch, chromium, tokens_in_store, web_storage
+from tests.e2e.infra.client import SuiteClient
+
+FORBIDDEN_TEXT = "You may see this todo but not change it"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wanted = os.environ.get("SCREENSHOTS_DIR")
+    folder = Path(wanted) if wanted else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class Person:
+    """One person at their own browser profile (cookies of their own), watched for tokens."""
+
+    def __init__(self, browser: Browser, suite: SuiteClient) -> None:
+        self.suite = suite
+        self.context: BrowserContext = browser.new_context(viewport={"width": 1100, "height": 760})
+        self.context.set_default_timeout(15_000)
+        self.watch = ResponseWatch()
+        self.watch.attach(self.context)
+        self.page: Page = self.context.new_page()
+        self.tokens: set[str] = set()
+
+    def close(self) -> None:
+        self.context.close()
+
+    @property
+    def store(self) -> str:
+        return self.suite.processes.config.database_url("web")
+
+    def sign_in(self, username: str) -> None:
+        page = self.page
+        page.goto(self.suite.web_url + "/")
+        page.get_by_role("link", name="Sign in with identity").click()
+        # identity's own login page: the web UI never sees the password.
+        expect(page).to_have_url(re.compile("^" + re.escape(self.suite.identity_url) + "/authorize"))
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(username)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
+        self.tokens |= tokens_in_store(self.store)
+
+    def sign_out(self) -> None:
+        self.tokens |= tokens_in_store(self.store)
+        self.page.get_by_role("button", name="Sign out").click()
+        expect(self.page.get_by_role("status")).to_have_text("You are signed out.")
+
+    def assert_no_token_reached_the_browser(self) -> None:
+        assert self.tokens, "the session store held no token: nothing was checked"
+        assert self.watch.received
+        assert self.watch.leaks(self.tokens) == []
+        assert web_storage(self.page) == {}
+
+
+@pytest.fixture
+def people(browser: Browser, web_suite: SuiteClient) -> Iterator[list[Person]]:
+    made: list[Person] = []
+    yield made
+    for person in made:
+        person.close()
+
+
+def shot(page: Page, folder: Path, suite: SuiteClient, name: str) -> None:
+    if suite.mode == "passthrough":  # one set is enough: the pages look the same in every mode
+        page.screenshot(path=str(folder / f"{name}.png"))
+
+
+def test_alice_shares_with_bob_who_may_see_it_but_not_change_it(
+    browser: Browser, web_suite: SuiteClient, people: list[Person], screenshots: Path
+) -> None:
+    title = f"Bring the projector {uuid.uuid4().hex[:6]}"
+    alice = Person(browser, web_suite)
+    people.append(alice)
+    alice.page.goto(web_suite.web_url + "/")
+    shot(alice.page, screenshots, web_suite, "1-sign-in")
+    alice.page.get_by_role("link", name="Sign in with identity").click()
+    shot(alice.page, screenshots, web_suite, "2-identity-login")
+    alice.page.get_by_label("Username").fill("alice")
+    alice.page.get_by_label("Password").fill("alice")
+    alice.page.get_by_role("button", name="Sign in").click()
+    expect(alice.page.get_by_text("Signed in as alice")).to_be_visible()
+    alice.tokens |= tokens_in_store(alice.store)
+
+    alice.page.get_by_label("Title").fill(title)
+    alice.page.get_by_role("button", name="Add todo").click()
+    todo = alice.page.get_by_role("listitem").filter(has=alice.page.get_by_role("heading", name=title))
+    expect(todo).to_be_visible()
+    todo.get_by_label("Share with (username)").fill("bob")
+    todo.get_by_label("Note").fill("can you bring it?")
+    todo.get_by_role("button", name=f"Share “{title}”").click()
+    expect(todo.get_by_text("Shared with bob")).to_be_visible()
+    shot(alice.page, screenshots, web_suite, "3-my-todos")
+    alice.sign_out()
+    alice.assert_no_token_reached_the_browser()
+
+    bob = Person(browser, web_suite)
+    people.append(bob)
+    # identity's session ended with alice's sign-out; bob, in his own browser, types his password.
+    bob.sign_in("bob")
+    bob.page.get_by_role("link", name="Shared with me").click()
+    shared = bob.page.get_by_role("listitem").filter(has=bob.page.get_by_role("heading", name=title))
+    expect(shared).to_be_visible()
+    expect(shared.get_by_text("can you bring it?")).to_be_visible()
+    shot(bob.page, screenshots, web_suite, "4-shared-with-me")
+    shared.get_by_role("link", name=f"Open “{title}”").click()
+    bob.page.get_by_label("Title").fill("bob was here")
+    with bob.page.expect_response(lambda r: r.request.method == "POST") as answer:
+        bob.page.get_by_role("button", name="Save").click()
+    assert answer.value.status == 403
+    expect(bob.page.get_by_role("alert")).to_contain_text(FORBIDDEN_TEXT)
+    shot(bob.page, screenshots, web_suite, "5-may-see-not-change")
+    # The todo is unchanged: alice's title, as bob still sees it.
+    bob.page.get_by_role("link", name="Shared with me").click()
+    expect(bob.page.get_by_role("heading", name=title)).to_be_visible()
+    bob.sign_out()
+    bob.assert_no_token_reached_the_browser()
+
+
+def test_carol_reads_the_audit_and_bob_is_told_he_may_not(
+    browser: Browser, web_suite: SuiteClient, people: list[Person], screenshots: Path
+) -> None:
+    carol = Person(browser, web_suite)
+    people.append(carol)
+    carol.sign_in("carol")
+    carol.page.get_by_role("link", name="Audit").click()
+    expect(carol.page.get_by_role("heading", name="Audit")).to_be_visible()
+    # shares acted for alice (token exchange) when she shared: todos audited the delegated grant.
+    expect(carol.page.get_by_role("cell", name="grant").first).to_be_visible()
+    shot(carol.page, screenshots, web_suite, "6-audit")
+    carol.sign_out()
+    carol.assert_no_token_reached_the_browser()
+
+    bob = Person(browser, web_suite)
+    people.append(bob)
+    bob.sign_in("bob")
+    expect(bob.page.get_by_role("link", name="Audit")).to_have_count(0)
+    answer = bob.page.goto(web_suite.web_url + "/audit")
+    assert answer is not None
+    assert answer.status == 403
+    expect(bob.page.get_by_role("alert")).to_have_text("Only an administrator may read the audit.")
+
+
+def test_the_session_cookie_is_httponly_lax_and_the_only_thing_the_browser_holds(
+    browser: Browser, web_suite: SuiteClient, people: list[Person]
+) -> None:
+    alice = Person(browser, web_suite)
+    people.append(alice)
+    alice.sign_in("alice")
+    ours = [c for c in alice.context.cookies(web_suite.web_url) if c["name"].endswith("web_session")]
+    assert len(ours) == 1
+    (cookie,) = ours
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Lax"
+    assert cookie["path"] == "/"
+    # Plain-HTTP development: no Secure (the browser would drop it), so no __Host- prefix (docs/web.md).
+    assert cookie["secure"] is False
+    assert cookie["name"] == "web_session"
+    assert cookie["value"] not in alice.tokens
+    # Script cannot read it.
+    assert "web_session" not in alice.page.evaluate("() => document.cookie")
+    headers = alice.watch.received[-1].headers
+    assert "unsafe-inline" not in headers["content-security-policy"]
+    assert "script-src" not in headers["content-security-policy"]  # default-src 'none': no script at all
+    alice.assert_no_token_reached_the_browser()
+
+
+def test_a_form_without_its_csrf_token_is_refused(
+    browser: Browser, web_suite: SuiteClient, people: list[Person]
+) -> None:
+    alice = Person(browser, web_suite)
+    people.append(alice)
+    alice.sign_in("alice")
+    title = f"forged {uuid.uuid4().hex[:6]}"
+    # The browser's own cookie goes with these requests (context.request shares the cookie jar): what a
+    # forged cross-site form would carry, with no token or a guessed one.
+    for fields in ({"title": title}, {"title": title, "csrf_token": "guessed"}):
+        answer = alice.context.request.post(web_suite.web_url + "/todos", form=fields, max_redirects=0)
+        assert answer.status == 403, answer.text()
+        assert "security token" in answer.text()
+    answer = alice.context.request.post(web_suite.web_url + "/auth/logout", form={}, max_redirects=0)
+    assert answer.status == 403  # nor can another site sign the user out
+    alice.page.goto(web_suite.web_url + "/")
+    expect(alice.page.get_by_text("Signed in as alice")).to_be_visible()
+    expect(alice.page.get_by_role("heading", name=title)).to_have_count(0)
