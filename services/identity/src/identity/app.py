@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
 
     async def on_oauth_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, OAuthError)
+        telemetry.record_refusal(error.error, error.status)
         return error.response(request.state.realm.name)
 
     async def on_too_many_attempts(request: Request, error: Exception) -> JSONResponse:

@@ -27,7 +27,15 @@ DATABASES = ["identity", "todos", "reminders", "shares"]
 #: How long `up` waits for the ports of a suite that is still stopping (Tilt restarts it at once).
 PORT_WAIT_SECONDS = 10.0
 USERS = (("alice", "alice", "user"), ("bob", "bob", "user"), ("carol", "carol", "user, admin"))
-COLORS = {"identity": "35", "todos": "32", "reminders": "33", "shares": "36", "gateway": "34", "mailsink": "90"}
+COLORS = {
+    "identity": "35",
+    "todos": "32",
+    "reminders": "33",
+    "shares": "36",
+    "gateway": "34",
+    "mailsink": "90",
+    "traces": "90",
+}
 
 
 def _printer(use_color: bool):
@@ -61,10 +69,14 @@ def _mesh_rows(suite: Suite) -> list[str]:
 def _banner(suite: Suite, databases: str) -> str:
     cfg = suite.config
     public = ("identity", "gateway") if cfg.mesh else tuple(cfg.ports)
-    shown = [name for name in cfg.ports if name != "mailsink" and name in public]
+    shown = [name for name in cfg.ports if name not in ("mailsink", "traces") and name in public]
     rows = [f"  {name:<9} {cfg.url(name)}" for name in shown]
     rows.append(f"  through the gateway: {cfg.url('gateway')}/api/<todos|shares|reminders>/…")
     rows.append(f"  mail sink smtp://127.0.0.1:{cfg.ports['mailsink']}  (messages land in {cfg.maildir}/new/)")
+    if cfg.traces:
+        where = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        rows.append(f"  traces    {cfg.url('traces')}/traces  (OTLP/HTTP receiver, docs/observability.md)" if not where
+                    else f"  traces    exported to {where} (OTEL_EXPORTER_OTLP_ENDPOINT)")  # fmt: skip
     logins = [f"  {u}/{p}  ({roles})" for u, p, roles in USERS]
     token_cmd = (
         f"curl -s {cfg.url('identity')}/token -d grant_type=password -d client_id=todo-cli "
@@ -110,7 +122,7 @@ def _ports(config: SuiteConfig) -> dict[str, int]:
     """The TCP ports this run listens on: with the mesh, only the public ones (all else is a Unix socket)."""
     if not config.mesh:
         return dict(config.ports)
-    return {name: config.ports[name] for name in ("identity", "mailsink", "gateway")}
+    return {name: port for name, port in config.ports.items() if name in ("identity", "mailsink", "gateway", "traces")}
 
 
 def _taken_ports(config: SuiteConfig, wait: float) -> list[str]:
