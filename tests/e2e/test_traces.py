@@ -98,6 +98,8 @@ def test_a_share_is_one_trace_with_the_auth_facts_of_every_hop(traced_suite: Tra
     assert (a["auth.subject"], a["auth.actor"], a["auth.audience"], a["auth.decision"]) == (
         sub, ["shares"], ["todos"], "allowed"
     )  # fmt: skip
+    if suite.processes.mesh:  # the sidecar's word on who called, beside the token's
+        assert a["auth.mesh_peer"] == "spiffe://cluster.local/ns/todo-suite/sa/shares"
     # Development contents (on in devstack): the decoded claims the hop received, the signature left out.
     assert json.loads(a["auth.token.claims"])["act"] == {"sub": "shares"}
     assert json.loads(a["auth.token.header"])["alg"]

@@ -1,4 +1,4 @@
-"""Where a traced suite's spans can be read back: the local receiver's query API (devstack/traces.py), or a
+"""Where a traced suite's spans can be read back: the local receiver's query API (telemetry.receiver), or a
 second, independent OTLP/HTTP receiver written here from the spec alone (protobuf decoded with
 `opentelemetry-proto`), to show that the standard `OTEL_EXPORTER_OTLP_ENDPOINT` sends the same spans
 anywhere. Both give a trace as a list of span dicts: service, name, kind, span and parent ids, attributes.

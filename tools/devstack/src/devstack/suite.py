@@ -136,7 +136,7 @@ class SuiteConfig:
 
     @property
     def traces(self) -> bool:
-        """Whether the local trace receiver runs (devstack/traces.py): it does where it has a port."""
+        """Whether the local trace receiver runs (telemetry.receiver): it does where it has a port."""
         return "traces" in self.ports
 
     def database_url(self, name: str) -> str:
@@ -331,8 +331,8 @@ def telemetry_env(config: SuiteConfig, environ: Mapping[str, str]) -> dict[str, 
 
 
 def traces_spec(config: SuiteConfig) -> ServiceSpec:
-    """The local OTLP/HTTP receiver (devstack/traces.py), a tool process like the mail sink."""
-    cmd = [sys.executable, "-m", "devstack.traces", "--host", "127.0.0.1", "--port", str(config.ports["traces"])]
+    """The local OTLP/HTTP receiver (telemetry.receiver), a tool process like the mail sink."""
+    cmd = [sys.executable, "-m", "telemetry.receiver", "--host", "127.0.0.1", "--port", str(config.ports["traces"])]
     return ServiceSpec("traces", cmd, config.ports["traces"], {"PYTHONUNBUFFERED": "1"})
 
 

@@ -8,7 +8,8 @@ developer set it), and the token journey view reads them back:
     GET  /traces/{trace_id}  one trace: every span with its service, parent, times and attributes
     GET  /healthz
 
-Decoded with the official protobuf types (`opentelemetry-proto`), never by hand. Nothing is written to disk;
+`make up` starts it as `python -m telemetry.receiver` (devstack, beside the mail sink); in a cluster the
+collector of k8s/components/otel fans out to it. Decoded with the official protobuf types (`opentelemetry-proto`), never by hand. Nothing is written to disk;
 a restart forgets everything. Ref: https://opentelemetry.io/docs/specs/otlp/#otlphttp
 """
 
@@ -198,7 +199,7 @@ def create_app(store: TraceStore | None = None) -> web.Application:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m devstack.traces", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m telemetry.receiver", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--max-traces", type=int, default=DEFAULT_MAX_TRACES)

@@ -1,4 +1,4 @@
-"""The local trace receiver (devstack.traces): both OTLP/HTTP encodings in, the query API out, a bound kept.
+"""The local trace receiver (telemetry.receiver): both OTLP/HTTP encodings in, the query API out, a bound kept.
 Spans in protobuf come from the SDK's own OTLP exporter, so the receiver is tested against the real thing."""
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from devstack.suite import SuiteConfig, telemetry_env
-from devstack.traces import TraceStore, create_app
+from telemetry.receiver import TraceStore, create_app
 
 
 def _finished_spans(service: str, count: int) -> list:
@@ -97,10 +96,3 @@ async def test_keeps_the_newest_traces_and_refuses_what_is_not_otlp() -> None:
         assert (await client.get("/traces", params={"limit": "many"})).status == 422
     finally:
         await client.close()
-
-
-def test_every_process_exports_to_the_receiver_unless_the_developer_named_an_endpoint(tmp_path) -> None:
-    config = SuiteConfig(run_dir=tmp_path)
-    assert telemetry_env(config, {})["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4318"
-    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in telemetry_env(config, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4318"})
-    assert telemetry_env(config, {})["AUTHZ_TRACE_TOKEN_CONTENTS"] == "true"
