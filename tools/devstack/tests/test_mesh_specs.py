@@ -35,9 +35,10 @@ def test_every_app_on_its_socket_behind_its_sidecars(tmp_path: Path, mesh: Local
         assert specs[app].env["AUTHZ_MESH"] == "true"
         assert "AUTHZ_INSECURE_DEMO" not in specs[app].env
         assert f"{app}-inbound" in specs
-    # The order: each app's sidecars before the app, identity first.
+    # The order: the trace receiver (every process exports to it), then each app's sidecars before the app,
+    # identity first.
     names = list(specs)
-    assert names[0] == "identity-inbound"
+    assert names[:2] == ["traces", "identity-inbound"]
     for app in APPS:
         assert names.index(f"{app}-inbound") < names.index(app)
     # todos calls only identity and the gateway's JWKS; every other workload calls something too.
