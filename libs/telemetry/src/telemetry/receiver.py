@@ -9,8 +9,8 @@ developer set it), and the token journey view reads them back:
     GET  /healthz
 
 `make up` starts it as `python -m telemetry.receiver` (devstack, beside the mail sink); in a cluster the
-collector of k8s/components/otel fans out to it. Decoded with the official protobuf types (`opentelemetry-proto`), never by hand. Nothing is written to disk;
-a restart forgets everything. Ref: https://opentelemetry.io/docs/specs/otlp/#otlphttp
+collector of k8s/components/otel fans out to it. Decoded with the official protobuf types
+(`opentelemetry-proto`), never by hand. Nothing is written to disk; a restart forgets everything. Ref: https://opentelemetry.io/docs/specs/otlp/#otlphttp
 """
 
 from __future__ import annotations
