@@ -53,6 +53,19 @@ def record_issued(claims: Mapping[str, Any]) -> None:
     })  # fmt: skip
 
 
+def record_introspection(client_id: str, claims: Mapping[str, Any] | None, *, opaque: bool) -> None:
+    """An introspection (RFC 7662; the gateway's in `phantom`): who asked, whether the token was an opaque
+    handle and active, and — when it was — whom it speaks for (the facts, never the token)."""
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    span.set_attributes({"oauth.introspection.active": claims is not None, "auth.credential": "opaque" if opaque
+                         else "jwt"})  # fmt: skip
+    if claims is not None:
+        record_issued(claims)
+    span.set_attribute("auth.client_id", client_id)
+
+
 def record_refusal(error: str, status: int) -> None:
     """An OAuth endpoint's refusal: its RFC 6749 error code (the `problem type` of an OAuth answer)."""
     span = trace.get_current_span()
