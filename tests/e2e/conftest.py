@@ -140,11 +140,12 @@ def mesh_suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         yield _boot(stack, tmp_path_factory.mktemp(f"mesh-{request.param}"), "sqlite", request.param, mesh=True)
 
 
-@pytest.fixture(scope="module", params=["local-receiver", "independent-receiver", "mesh"])
+@pytest.fixture(scope="module", params=["local-receiver", "independent-receiver", "mesh", "phantom"])
 def traced_suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TracedSuite]:
     """The suite (passthrough, SQLite) with tracing on and the local trace receiver (`make up`'s); with
     `independent-receiver`, OTEL_EXPORTER_OTLP_ENDPOINT set as a developer would, naming another receiver;
-    with `mesh`, every hop through Envoy sidecars (which must pass `traceparent` on)."""
+    with `mesh`, every hop through Envoy sidecars (which must pass `traceparent` on); `phantom`, the gateway
+    introspecting opaque edge tokens at identity."""
     with ExitStack() as stack:
         independent = None
         if request.param == "independent-receiver":
@@ -153,7 +154,8 @@ def traced_suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
                 "OTEL_EXPORTER_OTLP_ENDPOINT", independent.endpoint
             )
         mesh = request.param == "mesh"
-        client = _boot(stack, tmp_path_factory.mktemp("traced"), "sqlite", "passthrough", traced=True, mesh=mesh)
+        mode = "phantom" if request.param == "phantom" else "passthrough"
+        client = _boot(stack, tmp_path_factory.mktemp("traced"), "sqlite", mode, traced=True, mesh=mesh)
         local = LocalReceiver(client.processes.config.url("traces"))
         yield TracedSuite(client, independent or local, local)
 

@@ -45,12 +45,39 @@ def _attribute_strings(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else []
 
 
+def _the_gateway_introspected_in_the_same_trace(
+    traced: TracedSuite, trace_id: str, sub: str, tokens: list[str], timeout: float = 15.0
+) -> None:
+    """phantom: the gateway resolved the opaque edge token at identity (RFC 7662), a child of its own span."""
+    deadline = time.monotonic() + timeout
+    while not (introspections := [s for s in _server_spans(traced.spans.spans(trace_id), "identity")
+                                  if "oauth.introspection.active" in s["attributes"]]):  # fmt: skip
+        assert time.monotonic() < deadline, f"no introspection in trace {trace_id}"
+        time.sleep(0.2)
+    spans = {s["span_id"]: s for s in traced.spans.spans(trace_id)}
+    (introspection,) = introspections
+    a = introspection["attributes"]
+    assert (a["oauth.introspection.active"], a["auth.credential"], a["auth.client_id"], a["auth.subject"]) == (
+        True, "opaque", "gateway", sub
+    )  # fmt: skip
+    assert spans[introspection["parent_span_id"]]["service"] == "gateway"
+    for span in spans.values():
+        for text in (t for v in span["attributes"].values() for t in _attribute_strings(v)):
+            assert not any(token in text for token in tokens), span["name"]
+
+
 def test_a_share_is_one_trace_with_the_auth_facts_of_every_hop(traced_suite: TracedSuite) -> None:
     suite = traced_suite.suite
+    phantom = suite.mode == "phantom"
     alice = suite.password_token("alice")  # a fresh sign-in: no exchanged token of hers is cached yet
-    sub = claims_of(alice)["sub"]
-    todo = suite.gateway("POST", "/todos", token=alice, json={"title": "trace me"})
+    alice_jwt = suite.jwt(alice)  # itself, or (phantom) the JWT identity resolves her opaque token to
+    sub = claims_of(alice_jwt)["sub"]
+    create_trace = secrets.token_hex(16)
+    todo = suite.gateway("POST", "/todos", token=alice, json={"title": "trace me"},
+                         headers={"traceparent": f"00-{create_trace}-{secrets.token_hex(8)}-01"})  # fmt: skip
     assert todo.status_code == 201, todo.text
+    if phantom:
+        _the_gateway_introspected_in_the_same_trace(traced_suite, create_trace, sub, [alice, alice_jwt])
 
     trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
     shared = suite.gateway(
@@ -73,9 +100,10 @@ def test_a_share_is_one_trace_with_the_auth_facts_of_every_hop(traced_suite: Tra
 
     # The edge: the routed service, the user (her opaque id, never her name), what it forwarded.
     a = edge["attributes"]
-    assert (a["auth.hop"], a["auth.mode"], a["auth.decision"]) == ("edge", "passthrough", "allowed")
+    assert (a["auth.hop"], a["auth.mode"], a["auth.decision"]) == ("edge", suite.mode, "allowed")
     assert (a["auth.subject"], a["auth.kind"], a["auth.client_id"]) == (sub, "user", "todo-cli")
-    assert (a["auth.route.service"], a["auth.credential"], a["auth.forwarded"]) == ("shares", "jwt", "jwt")
+    received = "opaque" if phantom else "jwt"
+    assert (a["auth.route.service"], a["auth.credential"], a["auth.forwarded"]) == ("shares", received, "jwt")
     assert "shares" in a["auth.audience"]
 
     # shares: alice herself, no actor.
@@ -83,6 +111,7 @@ def test_a_share_is_one_trace_with_the_auth_facts_of_every_hop(traced_suite: Tra
     assert (a["auth.subject"], a["auth.actor"], a["auth.decision"], a["auth.source"]) == (
         sub, [], "allowed", "verified_token"
     )  # fmt: skip
+    assert a["auth.credential"] == "jwt"  # in phantom too: the gateway forwarded the JWT it resolved
 
     # identity: the token exchange shares asked for (and, before it, bob looked up in the directory).
     exchanges = [s for s in _server_spans(spans, "identity") if s["attributes"].get("oauth.grant_type", "").endswith(
@@ -110,6 +139,7 @@ def test_a_share_is_one_trace_with_the_auth_facts_of_every_hop(traced_suite: Tra
             for text in _attribute_strings(value):
                 assert not JWT_SHAPED.search(text), (span["name"], key)
                 assert alice not in text, (span["name"], key)
+                assert alice_jwt not in text, (span["name"], key)
                 assert alice.split(".")[2] not in text, (span["name"], key)  # its signature
         assert span["attributes"].get("auth.subject") not in ("alice", "bob")
 
