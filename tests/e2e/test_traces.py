@@ -140,7 +140,7 @@ def test_a_share_is_one_trace_with_the_auth_facts_of_every_hop(traced_suite: Tra
                 assert not JWT_SHAPED.search(text), (span["name"], key)
                 assert alice not in text, (span["name"], key)
                 assert alice_jwt not in text, (span["name"], key)
-                assert alice.split(".")[2] not in text, (span["name"], key)  # its signature
+                assert alice_jwt.split(".")[2] not in text, (span["name"], key)  # its signature
         assert span["attributes"].get("auth.subject") not in ("alice", "bob")
 
     if traced_suite.spans is traced_suite.local:
