@@ -41,6 +41,7 @@ ENV UV_COMPILE_BYTECODE=1 \
 COPY pyproject.toml uv.lock ./
 COPY libs/authz/pyproject.toml libs/authz/
 COPY libs/servicekit/pyproject.toml libs/servicekit/
+COPY libs/telemetry/pyproject.toml libs/telemetry/
 COPY services/gateway/pyproject.toml services/gateway/
 COPY services/identity/pyproject.toml services/identity/
 COPY services/reminders/pyproject.toml services/reminders/

@@ -6,6 +6,7 @@ Layout — this file holds fixture wiring only; helpers live in `infra/`; one fi
     infra/client.py         SuiteClient: knows the identity URL, finds the rest by discovery
     infra/forgery.py        tokens an attacker might send (other key, alg none, tampered, ...)
     infra/spy.py            a "compromised service" behind the gateway that keeps what it is sent
+    infra/otlp.py           reading a traced suite's spans back: the local receiver, or an independent one
     infra/browser.py        a user agent for identity's login page (cookies, the form, the redirects)
     test_discovery.py       a client needs only the issuer URL; whoami shows what todos saw
     test_isolation.py       alice's todos are alice's; bad tokens are refused; bad input is a 422
@@ -23,6 +24,7 @@ Layout — this file holds fixture wiring only; helpers live in `infra/`; one fi
     test_fuzz_openapi.py    every operation of every OpenAPI, fuzzed: no 5xx anywhere
     test_web_ui.py          the web UI in Debian's Chromium (Playwright): sign in, share, a readable 403, no token
                             ever reaches the browser, the session cookie's flags, CSRF
+    test_traces.py          one trace across every hop of a share, auth facts on each, no token anywhere
 
 `suite` runs the default mode on SQLite and PostgreSQL; `moded_suite` runs each built mode on SQLite;
 `mesh_suite` runs each mode with the local mesh (Envoy sidecars, mTLS, the peer policy) on SQLite.
@@ -47,6 +49,7 @@ from devstack.ports import free_ports
 from tests.e2e.infra.client import SuiteClient
 from tests.e2e.infra.databases import postgres_databases, sqlite_databases
 from tests.e2e.infra.matrix import PHANTOM_CACHE_SECONDS, built_modes
+from tests.e2e.infra.otlp import LocalReceiver, TracedSuite, independent_receiver
 from tests.e2e.infra.spy import Spy, spy_upstream
 
 PROCESSES = ["identity", "mailsink", "todos", "reminders", "shares", "gateway"]
@@ -70,16 +73,18 @@ def _boot(
     mesh: bool = False,
     pg_admin_url: str | None = None,
     web: bool = False,
+    traced: bool = False,
 ) -> SuiteClient:
     if database_kind == "postgres":
         databases = stack.enter_context(postgres_databases(DATABASES, pg_admin_url))
     else:
         databases = sqlite_databases(run_dir, DATABASES)
+    names = [*PROCESSES, "web", *(["traces"] if traced else [])]
     config = devstack.suite.SuiteConfig(
         run_dir=run_dir,
         # The web UI runs only in `web_suite`: elsewhere its port is where the relying-party tests listen for
         # the redirect, and identity gets this run's URIs for it (devstack writes them) either way.
-        ports=dict(zip([*PROCESSES, "web"], free_ports(len(PROCESSES) + 1), strict=True)),
+        ports=dict(zip(names, free_ports(len(names)), strict=True)),
         database_urls=databases,
         mode=mode,
         # Short enough for a test to wait out, long enough to observe "published, not yet signing".
@@ -94,6 +99,9 @@ def _boot(
         extra_upstreams={"spy": (spy.url, "todos")} if spy else {},
         mesh=mesh,
         web=web,
+        # Tracing is off in tests (conftest.py at the root) except in a suite that is about it: that one
+        # runs the local trace receiver and every process exports to it (docs/observability.md).
+        extra_env={"OTEL_SDK_DISABLED": "false"} if traced else {},
     )
     processes = stack.enter_context(devstack.suite.Suite(config))
     http = stack.enter_context(httpx.Client(timeout=10))
@@ -148,6 +156,26 @@ def web_suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     database_kind = "sqlite" if request.param == "passthrough" else "postgres"
     with ExitStack() as stack:
         yield _boot(stack, tmp_path_factory.mktemp(f"web-{request.param}"), database_kind, request.param, web=True)
+
+
+@pytest.fixture(scope="module", params=["local-receiver", "independent-receiver", "mesh", "phantom"])
+def traced_suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TracedSuite]:
+    """The suite (passthrough, SQLite) with tracing on and the local trace receiver (`make up`'s); with
+    `independent-receiver`, OTEL_EXPORTER_OTLP_ENDPOINT set as a developer would, naming another receiver;
+    with `mesh`, every hop through Envoy sidecars (which must pass `traceparent` on); `phantom`, the gateway
+    introspecting opaque edge tokens at identity."""
+    with ExitStack() as stack:
+        independent = None
+        if request.param == "independent-receiver":
+            independent = stack.enter_context(independent_receiver())
+            stack.enter_context(pytest.MonkeyPatch.context()).setenv(
+                "OTEL_EXPORTER_OTLP_ENDPOINT", independent.endpoint
+            )
+        mesh = request.param == "mesh"
+        mode = "phantom" if request.param == "phantom" else "passthrough"
+        client = _boot(stack, tmp_path_factory.mktemp("traced"), "sqlite", mode, traced=True, mesh=mesh)
+        local = LocalReceiver(client.processes.config.url("traces"))
+        yield TracedSuite(client, independent or local, local)
 
 
 @pytest.fixture(scope="module")

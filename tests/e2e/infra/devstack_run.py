@@ -19,7 +19,7 @@ from pathlib import Path
 
 from devstack.ports import free_ports, is_free
 
-PROCESSES = ["identity", "mailsink", "todos", "reminders", "shares", "gateway", "web"]
+PROCESSES = ["identity", "mailsink", "traces", "todos", "reminders", "shares", "gateway", "web"]
 BANNER = "todo-suite is up"
 
 

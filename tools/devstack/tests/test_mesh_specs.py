@@ -35,9 +35,10 @@ def test_every_app_on_its_socket_behind_its_sidecars(tmp_path: Path, mesh: Local
         assert specs[app].env["AUTHZ_MESH"] == "true"
         assert "AUTHZ_INSECURE_DEMO" not in specs[app].env
         assert f"{app}-inbound" in specs
-    # The order: each app's sidecars before the app, identity first.
+    # The order: the trace receiver (every process exports to it), then each app's sidecars before the app,
+    # identity first.
     names = list(specs)
-    assert names[0] == "identity-inbound"
+    assert names[:2] == ["traces", "identity-inbound"]
     for app in APPS:
         assert names.index(f"{app}-inbound") < names.index(app)
     # todos calls only identity and the gateway's JWKS; every other workload calls something too.
@@ -92,7 +93,9 @@ def test_every_process_starts_in_exactly_one_wave(tmp_path: Path, mesh: LocalMes
     for spec in specs:
         waves = [wave for wave in START_WAVES if spec.name.split("-")[0] in wave]
         assert len(waves) == 1, spec.name
-    # identity (everyone fetches its keys) first, todos before reminders (its first scan calls todos).
+    # identity (everyone fetches its keys) in the first wave, after only the trace receiver (everyone exports
+    # to it); todos before reminders (its first scan calls todos).
     order = [name for wave in START_WAVES for name in wave]
-    assert order.index("identity") == 0
+    assert order[:2] == ["traces", "identity"]
+    assert "identity" in START_WAVES[0]
     assert order.index("todos") < order.index("reminders")

@@ -30,6 +30,7 @@ from authz._signed_headers import (
     sign_identity,
     verify_identity,
 )
+from authz._tracing import credential_of, record_principal, record_received, record_refusal, recording_span
 from authz._unix_sockets import unix_socket_mounts
 from authz._verify import ACCESS_TOKEN_TYPES, TokenVerifier, peek_issuer
 from authz.exceptions import (
@@ -125,12 +126,17 @@ __all__ = [
     "canonical_query",
     "canonical_target",
     "check_key",
+    "credential_of",
     "discover_endpoint",
     "get_principal",
     "install_problem_handlers",
     "is_identity_header",
     "peek_issuer",
     "problem",
+    "record_principal",
+    "record_received",
+    "record_refusal",
+    "recording_span",
     "require",
     "sign_identity",
     "unix_socket_mounts",

@@ -9,6 +9,7 @@ import httpx
 from fastapi import Depends, Request
 
 from authz import _signed_headers as sh
+from authz import _tracing
 from authz import exceptions as exc
 from authz._bearer import bearer_token
 from authz._jwks import JwksCache, KeySource
@@ -129,7 +130,15 @@ def check_peer_agrees(principal: Principal, peer: Workload, *, gateway: str) -> 
 async def get_principal(request: Request) -> Principal:
     """Dependency: the authenticated caller (401 if there is none)."""
     authenticator: Authenticator = getattr(request.state, STATE_KEY)
-    return await authenticator.authenticate(request)
+    span = _tracing.recording_span()
+    if span is None:
+        return await authenticator.authenticate(request)
+    s = authenticator.settings
+    _tracing.record_received(span, request.headers.get("authorization"), request.headers, mode=s.mode.value,
+                             contents=s.trace_token_contents)  # fmt: skip
+    principal = await authenticator.authenticate(request)
+    _tracing.record_principal(span, principal)
+    return principal
 
 
 def require(

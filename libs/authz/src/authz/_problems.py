@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from authz import _tracing
 from authz._client import OutboundAuthError
 from authz.exceptions import AuthzError, MissingScope
 
@@ -94,6 +95,9 @@ def install_problem_handlers(app: FastAPI, *, realm: str) -> None:
     async def on_authz_error(request: Request, error: Exception) -> ProblemResponse:
         assert isinstance(error, AuthzError)
         log.info("refused %s %s: %s", request.method, request.url.path, error.slug)
+        span = _tracing.recording_span()
+        if span is not None:
+            _tracing.record_refusal(span, error, problem_type=TYPE_PREFIX + error.slug)
         return authz_error_response(error, realm=realm, instance=request.url.path)
 
     async def on_http_error(request: Request, error: Exception) -> ProblemResponse:

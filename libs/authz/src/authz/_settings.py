@@ -94,6 +94,10 @@ class AuthzSettings(BaseSettings):
     gateway_jwks_url: str | None = None
     #: Timeout of every call to identity (discovery, JWKS, tokens, introspection).
     http_timeout_seconds: float = Field(default=5.0, gt=0)
+    #: Development only (docs/observability.md): put the decoded header and claims of the token a hop received
+    #: (never its signature), or the signed identity headers in `extract`, on the server span, for the token
+    #: journey view. `make up` turns it on; the Kubernetes base leaves it off.
+    trace_token_contents: bool = False
     #: Hosts this process reaches over a Unix socket instead of TCP, host name -> socket path (the local
     #: mesh: every destination's host is the caller's outbound sidecar; authz/_unix_sockets.py).
     unix_sockets: dict[str, Path] = Field(default_factory=dict)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
 import authz
+from gateway import telemetry
 from gateway.boundary import GatewayApp, Proxy, TokenBoundaryMiddleware
 from gateway.runtime import Runtime
 from gateway.settings import SERVICE_NAME, Settings
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     `transport` replaces the network for the gateway's own calls to identity (tests pass a MockTransport).
     """
     settings = settings or Settings()
+    telemetry.configure()
     runtime = Runtime(settings, transport)
 
     @asynccontextmanager
@@ -58,4 +60,4 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     def metrics() -> str:
         return "".join(f"{name} {value}\n" for name, value in runtime.metrics().items())
 
-    return GatewayApp(TokenBoundaryMiddleware(Proxy(runtime), runtime=runtime), ops)
+    return telemetry.instrument(GatewayApp(TokenBoundaryMiddleware(Proxy(runtime), runtime=runtime), ops))

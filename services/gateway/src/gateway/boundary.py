@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import Span
 from starlette.requests import Request
 
 import authz
@@ -42,6 +43,10 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 #: Headers only the gateway sets on a forwarded request; a client's are dropped, whatever it listed.
 SET_BY_GATEWAY = frozenset({"authorization", "x-request-id", "x-forwarded-for"})
 FORWARD_KEY = "gateway.forward"
+#: Span attributes only the edge sets (docs/observability.md): the routed service, and the kind of
+#: credential the mode forwards to it (`jwt`, `signed_headers`, ...).
+ROUTED_SERVICE = "auth.route.service"
+FORWARDED = "auth.forwarded"
 
 
 def split_api_path(path: str) -> tuple[str, str]:
@@ -158,11 +163,16 @@ class TokenBoundaryMiddleware:
         if verifier is None:
             await send_problem(send, 404, "not-found", "no service by that name behind this gateway", tagged)
             return
+        span = authz.recording_span()
+        if span is not None:
+            self._trace_received(span, scope, route.service)
         try:
             token, principal = await self.runtime.admit(verifier, authz.bearer_token(Request(scope)))
         except authz.AuthzError as error:
             await self._refuse(error, scope, receive, send, request_id)
             return
+        if span is not None:
+            authz.record_principal(span, principal, hop="edge")
         limit = self.runtime.settings.max_body_bytes
         try:
             body = await read_body(receive, limit)
@@ -175,11 +185,25 @@ class TokenBoundaryMiddleware:
         except authz.AuthzError as error:
             await self._refuse(error, scope, receive, send, request_id)
             return
+        if span is not None:
+            # What the mode hands the service (its credential's kind, never the credential itself).
+            sent = dict(outbound)
+            span.set_attribute(FORWARDED, authz.credential_of(sent.get("authorization"), sent)[0])
         forward = Forward(route.service, route.target, forwarded_headers(scope, outbound, request_id), body, request_id)
         await self.app({**scope, FORWARD_KEY: forward}, receive, send)
 
+    def _trace_received(self, span: Span, scope: Scope, service: str) -> None:
+        headers = Request(scope).headers
+        settings = self.runtime.settings.authz
+        authz.record_received(span, headers.get("authorization"), headers, mode=settings.mode.value,
+                              contents=settings.trace_token_contents)  # fmt: skip
+        span.set_attribute(ROUTED_SERVICE, service)
+
     @staticmethod
     async def _refuse(error: authz.AuthzError, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        span = authz.recording_span()
+        if span is not None:
+            authz.record_refusal(span, error, problem_type=authz.TYPE_PREFIX + error.slug)
         response = authz.authz_error_response(error, realm=REALM, instance=scope["path"])
         response.headers["x-request-id"] = request_id
         await response(scope, receive, send)

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 import authz
+from identity import telemetry
 from identity.deps import State
 from identity.keys import KeyRing, RingKeySource
 from identity.oauth import OAuthError
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     `transport` replaces the network for identity's own outbound calls (a trusted issuer's JWKS) in tests.
     """
     settings = settings or Settings()
+    telemetry.configure()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
@@ -94,6 +96,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
 
     async def on_oauth_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, OAuthError)
+        telemetry.record_refusal(error.error, error.status)
         return error.response(request.state.realm.name)
 
     async def on_too_many_attempts(request: Request, error: Exception) -> JSONResponse:
@@ -105,6 +108,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     for module in (discovery, signin, token, introspection, userinfo, directory, admin):
         app.include_router(module.router)
     app.include_router(health_router())
+    telemetry.instrument(app)
     return app
 
 

@@ -10,7 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 import authz
-from reminders import routes
+from reminders import routes, telemetry
 from reminders.deps import State
 from reminders.scheduler import Scanner, run_every
 from reminders.settings import SERVICE_NAME, Settings
@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     `transport` replaces the network for outbound calls (tests pass an `httpx.MockTransport`).
     """
     settings = settings or Settings()
+    telemetry.configure()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
@@ -62,4 +63,5 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     install_unavailable_handler(app)
     app.include_router(routes.router)
     app.include_router(health_router())
+    telemetry.instrument(app)
     return app

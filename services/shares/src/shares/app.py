@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 import authz
 from servicekit import health_router, install_unavailable_handler, open_resources, warm_routes
-from shares import routes
+from shares import routes, telemetry
 from shares.deps import State
 from shares.settings import SERVICE_NAME, Settings
 
@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     `transport` replaces the network for outbound calls (tests pass an `httpx.MockTransport`).
     """
     settings = settings or Settings()  # SHARES_CLIENT_SECRET is required
+    telemetry.configure()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
@@ -43,4 +44,5 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     install_unavailable_handler(app)
     app.include_router(routes.router)
     app.include_router(health_router())
+    telemetry.instrument(app)
     return app

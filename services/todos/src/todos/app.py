@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 import authz
 from servicekit import health_router, install_unavailable_handler, open_resources, warm_routes
-from todos import routes
+from todos import routes, telemetry
 from todos.deps import State
 from todos.settings import SERVICE_NAME, Settings
 
@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     `transport` replaces the network for outbound calls (tests pass an `httpx.MockTransport`).
     """
     settings = settings or Settings()
+    telemetry.configure()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
@@ -39,4 +40,5 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     install_unavailable_handler(app)
     app.include_router(routes.router)
     app.include_router(health_router())
+    telemetry.instrument(app)
     return app

@@ -36,6 +36,7 @@ COLORS = {
     "gateway": "34",
     "web": "94",
     "mailsink": "90",
+    "traces": "90",
 }
 
 
@@ -70,11 +71,15 @@ def _mesh_rows(suite: Suite) -> list[str]:
 def _banner(suite: Suite, databases: str) -> str:
     cfg = suite.config
     public = ("identity", "gateway", "web") if cfg.mesh else tuple(cfg.ports)
-    shown = [name for name in cfg.ports if name != "mailsink" and name in public]
+    shown = [name for name in cfg.ports if name not in ("mailsink", "traces") and name in public]
     rows = [f"  {name:<9} {cfg.url(name)}" for name in shown]
     rows.insert(0, f"  open the web UI: {cfg.url('web')}/  (sign in as alice, bob or carol)")
     rows.append(f"  through the gateway: {cfg.url('gateway')}/api/<todos|shares|reminders>/…")
     rows.append(f"  mail sink smtp://127.0.0.1:{cfg.ports['mailsink']}  (messages land in {cfg.maildir}/new/)")
+    if cfg.traces:
+        where = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        rows.append(f"  traces    {cfg.url('traces')}/traces  (OTLP/HTTP receiver, docs/observability.md)" if not where
+                    else f"  traces    exported to {where} (OTEL_EXPORTER_OTLP_ENDPOINT)")  # fmt: skip
     logins = [f"  {u}/{p}  ({roles})" for u, p, roles in USERS]
     token_cmd = (
         f"curl -s {cfg.url('identity')}/token -d grant_type=password -d client_id=todo-cli "
@@ -120,7 +125,11 @@ def _ports(config: SuiteConfig) -> dict[str, int]:
     """The TCP ports this run listens on: with the mesh, only the public ones (all else is a Unix socket)."""
     if not config.mesh:
         return dict(config.ports)
-    return {name: config.ports[name] for name in ("identity", "mailsink", "gateway", "web")}
+    return {
+        name: port
+        for name, port in config.ports.items()
+        if name in ("identity", "mailsink", "gateway", "web", "traces")
+    }
 
 
 def _taken_ports(config: SuiteConfig, wait: float) -> list[str]:

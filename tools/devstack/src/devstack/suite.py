@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -116,7 +116,9 @@ class SuiteConfig:
     run_dir: Path
     #: services.yaml's ports, and the mail sink's SMTP port.
     ports: dict[str, int] = field(
-        default_factory=lambda: {name: s.port for name, s in load_services().items()} | {"mailsink": 1025}
+        default_factory=lambda: (
+            {name: s.port for name, s in load_services().items()} | {"mailsink": 1025, "traces": 4318}
+        )
     )
     database_urls: dict[str, str] = field(default_factory=dict)  # default: SQLite files in run_dir
     mode: str = DEFAULT_MODE
@@ -139,6 +141,11 @@ class SuiteConfig:
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
+
+    @property
+    def traces(self) -> bool:
+        """Whether the local trace receiver runs (telemetry.receiver): it does where it has a port."""
+        return "traces" in self.ports
 
     def database_url(self, name: str) -> str:
         return self.database_urls.get(name) or f"sqlite:///{self.run_dir / (name + '.db')}"
@@ -222,6 +229,7 @@ def service_specs(
             else {}
         ),
         **(reissue_env(config) if edge_side.issues_tokens else {}),
+        **telemetry_env(config, os.environ),
         **config.extra_env,
     }
     identity_env = {
@@ -295,6 +303,8 @@ def service_specs(
     }
     envs = {"identity": identity_env, "todos": todos_env, "reminders": reminders_env, "shares": shares_env,
             "gateway": gateway_env, "web": web_env}  # fmt: skip
+    for name, env in envs.items():
+        env.setdefault("OTEL_SERVICE_NAME", name)  # one name per process, even where the developer set one
     if mesh is not None:
         for name, overrides in mesh_env(config, mesh).items():
             envs[name].update(overrides)
@@ -304,7 +314,7 @@ def service_specs(
         "-c", "aiosmtpd.handlers.Mailbox", str(config.maildir),
     ]  # fmt: skip
     mailsink = ServiceSpec("mailsink", mailsink_cmd, config.ports["mailsink"], {"PYTHONUNBUFFERED": "1"}, health="tcp")
-    specs = []
+    specs = [traces_spec(config)] if config.traces else []
     for name in APPS:
         if name == "web" and not config.web:
             continue
@@ -320,6 +330,24 @@ def service_specs(
         if name == "identity":
             specs.append(mailsink)
     return specs
+
+
+def telemetry_env(config: SuiteConfig, environ: Mapping[str, str]) -> dict[str, str]:
+    """Every process exports its spans to the local trace receiver, unless the developer named another
+    OTLP endpoint (then everything goes there: the standard variable, inherited as it is). Development
+    only: spans carry the decoded tokens each hop received (docs/observability.md)."""
+    env = {"AUTHZ_TRACE_TOKEN_CONTENTS": "true"}
+    if config.traces and "OTEL_EXPORTER_OTLP_ENDPOINT" not in environ:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = config.url("traces")
+    if "OTEL_BSP_SCHEDULE_DELAY" not in environ:
+        env["OTEL_BSP_SCHEDULE_DELAY"] = "500"  # ms: a request shows in the journey view within a second
+    return env
+
+
+def traces_spec(config: SuiteConfig) -> ServiceSpec:
+    """The local OTLP/HTTP receiver (telemetry.receiver), a tool process like the mail sink."""
+    cmd = [sys.executable, "-m", "telemetry.receiver", "--host", "127.0.0.1", "--port", str(config.ports["traces"])]
+    return ServiceSpec("traces", cmd, config.ports["traces"], {"PYTHONUNBUFFERED": "1"})
 
 
 def mesh_env(config: SuiteConfig, mesh: LocalMesh) -> dict[str, dict[str, str]]:
@@ -350,7 +378,7 @@ def mesh_env(config: SuiteConfig, mesh: LocalMesh) -> dict[str, dict[str, str]]:
 
 #: The order of start-up (`Suite.start`): a wave starts when the one before it is healthy. A sidecar
 #: (`todos-inbound`) goes with its workload.
-START_WAVES = (("identity", "mailsink"), ("todos",), ("reminders", "shares", "gateway"), ("web",))
+START_WAVES = (("traces", "identity", "mailsink"), ("todos",), ("reminders", "shares", "gateway"), ("web",))
 
 
 class SuiteError(RuntimeError):

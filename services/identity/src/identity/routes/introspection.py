@@ -8,6 +8,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from identity import telemetry
 from identity.deps import PhantomsDep, RealmDep, TokensDep
 from identity.oauth import NO_STORE, OAuthError, authenticate_client, read_form
 
@@ -57,7 +58,9 @@ async def introspect(request: Request, realm: RealmDep, tokens: TokensDep, phant
     paired_jwt = await phantoms.resolve_in_thread(token)
     claims = await tokens.active_claims(paired_jwt or token)
     # Asked to resolve, a JWT is inactive too: it is no handle, and a client of the phantom mode never holds one.
-    if claims is None or (resolving and paired_jwt is None):
+    active = claims is not None and not (resolving and paired_jwt is None)
+    telemetry.record_introspection(caller.client_id, claims if active else None, opaque=paired_jwt is not None)
+    if claims is None or not active:
         return JSONResponse({"active": False}, headers=NO_STORE)
     if resolving:
         return Response(paired_jwt, media_type=JWT_MEDIA_TYPE, headers=NO_STORE)

@@ -9,6 +9,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from identity import telemetry
 from identity.authorization import verifier_matches
 from identity.deps import RealmDep, SettingsDep, TokensDep, phantoms_of
 from identity.oauth import NO_STORE, OAuthError, OAuthForm, authenticate_client, read_form
@@ -55,6 +56,7 @@ def granted_scopes(form: dict[str, str], client: Client, realm: Realm, audiences
 
 
 def token_response(token: str, claims: dict[str, Any], **extra: Any) -> JSONResponse:
+    telemetry.record_issued(claims)
     body = {
         "access_token": token,
         "token_type": "Bearer",
@@ -331,4 +333,5 @@ async def token(request: Request, realm: RealmDep, tokens: TokensDep, settings: 
     client = authenticate_client(request, form, realm, allow_public=True)
     if grant_type not in client.grant_types:
         raise OAuthError("unauthorized_client", f"client {client.client_id!r} may not use {grant_type}")
+    telemetry.record_grant(grant_type, client.client_id)
     return await grant(request, form, client, realm, tokens, settings)
