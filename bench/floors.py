@@ -44,7 +44,6 @@ WHOAMI = {
 }
 
 
-
 class TodoOut(BaseModel):
     """todos.models.TodoPublic's fields and types."""
 

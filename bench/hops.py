@@ -202,7 +202,9 @@ def run(seconds: float, dbs: list[str]) -> list[Row]:
                     rows += runner.run(service_rows(s, floor_url, hop_url, fpids, seconds, db))
                 placement = {n: procs.where(p) for n, p in {"todos": s.pid("todos"), "gateway": s.pid("gateway"),
                                                             **fpids}.items()}  # fmt: skip
-        print("where: " + "; ".join(f"{n}: {w}" for n, w in placement.items()) + f"; client: {procs.where(os.getpid())}")
+        print(
+            "where: " + "; ".join(f"{n}: {w}" for n, w in placement.items()) + f"; client: {procs.where(os.getpid())}"
+        )
     return rows
 
 

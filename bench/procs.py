@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from devstack.suite import uvicorn_cmd
+from devstack.suite import ACCESS_LOG_DEFAULT, uvicorn_cmd
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -63,7 +63,7 @@ def uvicorn_process(app: str, port: int, env: Mapping[str, str] | None = None) -
     """`app` under devstack's own uvicorn command (uvloop, httptools), on loopback; its pid, stopped at the end."""
     proc = subprocess.Popen(
         uvicorn_cmd(app, port),
-        env={**os.environ, **(env or {})},
+        env={**ACCESS_LOG_DEFAULT, **os.environ, **(env or {})},  # as devstack runs the suite
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=Path(__file__).resolve().parent.parent,  # `bench` importable in the child
