@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -27,7 +26,6 @@ import uvloop
 
 from bench.gateway import bearer, drive, mint, password_token
 from bench.hops import PAGE, seed_todos, suite
-
 
 #: Where an idle worker thread or event loop sits (py-spy cannot always tell idle from busy without pausing).
 WAITING = frozenset({"Condition.wait", "Queue.get", "Runner.run", "_wait_for_eof", "Thread.join"})
@@ -82,15 +80,14 @@ def main() -> None:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16)) as session:
                 # Warm up first, then sample exactly while the load runs.
                 await drive(session, url, lambda: bearer(token), concurrency=16, seconds=1.0, cap=10**9)
-                spy = subprocess.Popen(
-                    [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(s.pid(args.process)),
-                     "--duration", str(int(args.seconds)), "--rate", "250", "--format", "raw", "--output", str(out),
-                     "--nonblocking"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                spy = await asyncio.create_subprocess_exec(
+                    str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(s.pid(args.process)),
+                    "--duration", str(int(args.seconds)), "--rate", "250", "--format", "raw", "--output", str(out),
+                    "--nonblocking", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
                 )  # fmt: skip
                 result = await drive(session, url, lambda: bearer(token), concurrency=16, seconds=args.seconds,
                                      cap=10**9)  # fmt: skip
-                await asyncio.to_thread(spy.wait, 30)
+                await asyncio.wait_for(spy.wait(), 30)
             return result.requests
 
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
