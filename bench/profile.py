@@ -19,16 +19,26 @@ import asyncio
 import sys
 import tempfile
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import aiohttp
 import uvloop
 
 from bench.gateway import bearer, drive, mint, password_token
+from bench.grants import _post_loop, basic
 from bench.hops import PAGE, seed_todos, suite
 
 #: Where an idle worker thread or event loop sits (py-spy cannot always tell idle from busy without pausing).
 WAITING = frozenset({"Condition.wait", "Queue.get", "Runner.run", "_wait_for_eof", "Thread.join"})
+
+
+async def _get_loop(url: str, token: str, seconds: float) -> int:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16)) as session:
+        result = await drive(session, url, lambda: bearer(token), concurrency=16, seconds=seconds, cap=10**9)
+    if result.errors:
+        raise RuntimeError(f"{result.errors} requests to {url} failed")
+    return result.requests
 
 
 def summarise(collapsed: Path, top: int) -> str:
@@ -58,7 +68,13 @@ def summarise(collapsed: Path, top: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("process", choices=("todos", "gateway"), nargs="?", default="todos")
+    parser.add_argument(
+        "process",
+        choices=("todos", "gateway", "identity"),
+        nargs="?",
+        default="todos",
+        help="identity: client-credentials grants (--path is ignored)",
+    )
     parser.add_argument("--path", default="/todos/whoami", help="the todos path (the gateway gets /api in front)")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--top", type=int, default=25)
@@ -77,18 +93,21 @@ def main() -> None:
                 (token,) = await mint(token_url, s.secrets["reminders"], 1)
             prefix = "/api" if args.process == "gateway" else ""
             url = f"{s.url(args.process)}{prefix}{args.path}"
-            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16)) as session:
-                # Warm up first, then sample exactly while the load runs.
-                await drive(session, url, lambda: bearer(token), concurrency=16, seconds=1.0, cap=10**9)
-                spy = await asyncio.create_subprocess_exec(
-                    str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(s.pid(args.process)),
-                    "--duration", str(int(args.seconds)), "--rate", "250", "--format", "raw", "--output", str(out),
-                    "--nonblocking", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-                )  # fmt: skip
-                result = await drive(session, url, lambda: bearer(token), concurrency=16, seconds=args.seconds,
-                                     cap=10**9)  # fmt: skip
-                await asyncio.wait_for(spy.wait(), 30)
-            return result.requests
+            if args.process == "identity":
+                cc = {"grant_type": "client_credentials", "audience": "todos"}
+                auth = basic("reminders", s.secrets["reminders"])
+                load = partial(_post_loop, f"{s.url('identity')}/token", cc, auth, concurrency=8)
+            else:
+                load = partial(_get_loop, url, token)
+            await load(1.0)  # warm up first, then sample exactly while the load runs
+            spy = await asyncio.create_subprocess_exec(
+                str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(s.pid(args.process)),
+                "--duration", str(int(args.seconds)), "--rate", "250", "--format", "raw", "--output", str(out),
+                "--nonblocking", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            requests = await load(args.seconds)
+            await asyncio.wait_for(spy.wait(), 30)
+            return requests
 
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             n = runner.run(go())
