@@ -25,7 +25,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +36,7 @@ import uvloop
 from psycopg import sql
 
 from bench import procs
-from bench.gateway import Result, bearer, drive, mint, password_token
+from bench.gateway import Headers, Result, bearer, drive, mint, password_token
 from devstack.ports import free_ports
 from devstack.suite import Suite, SuiteConfig
 
@@ -74,13 +74,20 @@ class Row:
         return self.rate / self.floor.rate if self.floor else None
 
 
-async def load(name: str, url: str, token: str | None, pids: dict[str, int], seconds: float) -> Row:
-    headers = bearer(token) if token else {}
+async def load(name: str, url: str, token: str | Headers | None, pids: dict[str, int], seconds: float,
+               cap: Callable[[], int] = lambda: 10**9, warmup_cap: int = 10**9) -> Row:  # fmt: skip
+    """Warm up for a second (at most `warmup_cap` requests), then `seconds` of load; `token` is one token, none,
+    or a fresh header per request (`cap` is then how many are left)."""
+    if callable(token):
+        headers: Headers = token
+    else:
+        fixed = bearer(token) if token else {}
+        headers = lambda: fixed  # noqa: E731
     connector = aiohttp.TCPConnector(limit=CONCURRENCY, keepalive_timeout=60)
     async with aiohttp.ClientSession(connector=connector) as session:
-        await drive(session, url, lambda: headers, concurrency=CONCURRENCY, seconds=WARMUP_SECONDS, cap=10**9)
+        await drive(session, url, headers, concurrency=CONCURRENCY, seconds=WARMUP_SECONDS, cap=min(cap(), warmup_cap))
         before = procs.sample(pids)
-        result = await drive(session, url, lambda: headers, concurrency=CONCURRENCY, seconds=seconds, cap=10**9)
+        result = await drive(session, url, headers, concurrency=CONCURRENCY, seconds=seconds, cap=cap())
         after = procs.sample(pids)
     result.name = name
     if result.errors:
@@ -144,13 +151,72 @@ def floors() -> Iterator[tuple[str, str, dict[str, int]]]:
         yield service_url, f"http://127.0.0.1:{hop_port}", {"floor": service_pid, "hop": hop_pid}
 
 
-def mesh_pids(s: Suite) -> dict[str, int]:
-    """The Envoy sidecars of the gateway and todos (devstack names them `<app>-...`), by name."""
+def sidecar_pids(s: Suite) -> dict[str, int]:
+    """The Envoy sidecars (devstack names them `<app>-inbound`, `<app>-outbound`) on the gateway→todos path."""
     return {
         name: s.pid(name)
         for name, running in s.running()
-        if running is None and name not in SERVICES and name.split("-")[0] in ("gateway", "todos")
+        if running is None and name.rsplit("-", 1)[0] in ("gateway", "todos") and name.endswith("bound")
     }
+
+
+@dataclass
+class MeshRow:
+    """The gateway path (cache hit) with or without the mesh: load CPU and unloaded latency."""
+
+    mesh: bool
+    row: Row
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def sidecar_us(self) -> float:
+        return sum(v for k, v in self.row.cpu_us.items() if k.endswith("bound"))
+
+
+async def unloaded(url: str, token: str, requests: int) -> Result:
+    """Sequential requests over one keep-alive connection (30 unmeasured first)."""
+    result = Result(url)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+        for i in range(30 + requests):
+            t = time.perf_counter()
+            async with session.get(url, headers=bearer(token)) as response:
+                await response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"GET {url}: {response.status}")
+            if i >= 30:
+                result.latencies.append(time.perf_counter() - t)
+    return result
+
+
+def mesh_rows(seconds: float, latency_requests: int = 300) -> list[MeshRow]:
+    """`GET /api/todos/whoami` through the gateway, no mesh and MESH=1, same mode (passthrough) and load."""
+    out = []
+    for mesh in (False, True):
+        print(f"mesh: {'on' if mesh else 'off'} ...", flush=True)
+        with suite("sqlite", mesh=mesh) as s, asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            pids = {"gateway": s.pid("gateway"), "todos": s.pid("todos"), **sidecar_pids(s)}
+            alice = runner.run(password_token(f"{s.url('identity')}/token", "alice"))
+            url = f"{s.url('gateway')}/api/todos/whoami"
+            lat = runner.run(unloaded(url, alice, latency_requests))
+            row = runner.run(load(f"gateway, {'MESH=1' if mesh else 'no mesh'}", url, alice, pids, seconds))
+            row.subject = "gateway"
+            out.append(MeshRow(mesh, row, lat.ms(50), lat.ms(99)))
+    return out
+
+
+def print_mesh(rows: list[MeshRow]) -> None:
+    base = rows[0]
+    print(f"{'case':<24} {'req/s':>7} {'CPU µs/req: gateway':>20} {'todos':>6} {'sidecars':>9} "
+          f"{'unloaded p50 ms':>16} {'p99 ms':>7}")  # fmt: skip
+    for m in rows:
+        c = m.row.cpu_us
+        print(f"{m.row.name:<24} {m.row.rate:>7.0f} {c['gateway']:>20.0f} {c['todos']:>6.0f} {m.sidecar_us:>9.0f} "
+              f"{m.p50_ms:>16.2f} {m.p99_ms:>7.2f}")  # fmt: skip
+    for m in rows[1:]:
+        each = {k: round(v) for k, v in m.row.cpu_us.items() if k.endswith("bound")}
+        print(f"sidecars' CPU per request: {each}; added per request: p50 {m.p50_ms - base.p50_ms:+.2f} ms, "
+              f"p99 {m.p99_ms - base.p99_ms:+.2f} ms")  # fmt: skip
 
 
 async def service_rows(s: Suite, floor_url: str, hop_url: str, fpids: dict[str, int], seconds: float,

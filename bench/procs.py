@@ -13,7 +13,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from devstack.suite import ACCESS_LOG_DEFAULT, uvicorn_cmd
@@ -30,6 +30,23 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
+def children(pid: int) -> list[int]:
+    """Direct children of `pid` (an Envoy sidecar runs under devstack's lifeline wrapper)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with suppress(OSError, ValueError):
+            found += [int(c) for c in task.read_text().split()]
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds of `pid` and all its descendants."""
+    own = cpu_seconds(pid)
+    if own is None:
+        return None
+    return own + sum(c for child in children(pid) if (c := tree_cpu_seconds(child)) is not None)
+
+
 def where(pid: int) -> str:
     """Where a process may run and where it last ran: `cpus 0-1, last on 1`."""
     try:
@@ -42,7 +59,8 @@ def where(pid: int) -> str:
 
 
 def sample(pids: Mapping[str, int]) -> dict[str, float]:
-    return {name: s for name, pid in pids.items() if (s := cpu_seconds(pid)) is not None}
+    """CPU seconds of each process, its descendants included (a sidecar's Envoy under its wrapper)."""
+    return {name: s for name, pid in pids.items() if (s := tree_cpu_seconds(pid)) is not None}
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
