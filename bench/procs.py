@@ -63,11 +63,11 @@ def sample(pids: Mapping[str, int]) -> dict[str, float]:
     return {name: s for name, pid in pids.items() if (s := tree_cpu_seconds(pid)) is not None}
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"a floor process exited at start-up ({proc.args})")
+            raise RuntimeError(f"a bench process exited at start-up: {proc.args!r}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -87,7 +87,7 @@ def uvicorn_process(app: str, port: int, env: Mapping[str, str] | None = None) -
         cwd=Path(__file__).resolve().parent.parent,  # `bench` importable in the child
     )
     try:
-        _wait_port(port, proc)
+        wait_port(port, proc)
         yield proc.pid
     finally:
         proc.terminate()
