@@ -228,19 +228,21 @@ async def service_rows(s: Suite, floor_url: str, hop_url: str, fpids: dict[str, 
     await seed_todos(s.url("gateway"), alice, PAGE)
     todos, gateway = s.url("todos"), s.url("gateway")
     rows = []
-    f_who = await load("floor: whoami", f"{floor_url}/todos/whoami", None, pids, seconds)
+    # The floors get the same requests, Authorization header included (the same bytes to parse and forward);
+    # they just do nothing with it.
+    f_who = await load(f"floor ({db} pass): whoami", f"{floor_url}/todos/whoami", service_token, pids, seconds)
     f_who.subject = "floor"
     t_who = await load(f"todos ({db}): whoami, cache hit", f"{todos}/todos/whoami", service_token, pids, seconds)
     t_who.subject, t_who.floor = "todos", f_who
-    f_list = await load("floor: list of 50", f"{floor_url}/todos?limit={PAGE}", None, pids, seconds)
+    f_list = await load(f"floor ({db} pass): list of 50", f"{floor_url}/todos?limit={PAGE}", alice, pids, seconds)
     f_list.subject = "floor"
     t_list = await load(f"todos ({db}): GET /todos, 50", f"{todos}/todos?limit={PAGE}", alice, pids, seconds)
     t_list.subject, t_list.floor = "todos", f_list
-    h_who = await load("bare hop: whoami", f"{hop_url}/api/todos/whoami", None, pids, seconds)
+    h_who = await load(f"bare hop ({db} pass): whoami", f"{hop_url}/api/todos/whoami", alice, pids, seconds)
     h_who.subject = "hop"
     g_who = await load(f"gateway ({db}): whoami, cache hit", f"{gateway}/api/todos/whoami", alice, pids, seconds)
     g_who.subject, g_who.floor = "gateway", h_who
-    h_list = await load("bare hop: list of 50", f"{hop_url}/api/todos?limit={PAGE}", None, pids, seconds)
+    h_list = await load(f"bare hop ({db} pass): list of 50", f"{hop_url}/api/todos?limit={PAGE}", alice, pids, seconds)
     h_list.subject = "hop"
     g_list = await load(f"gateway ({db}): GET /todos, 50", f"{gateway}/api/todos?limit={PAGE}", alice, pids, seconds)
     g_list.subject, g_list.floor = "gateway", h_list
