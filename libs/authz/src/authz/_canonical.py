@@ -34,10 +34,8 @@ def canonical_path(raw: str) -> str:
         raise BadTarget("the path must start with /")
     # Most paths are canonical as sent (no escape, no repeated slash, only allowed characters): one set check
     # instead of the character loop below, on every request through the gateway (docs/performance.md).
-    if "%" not in raw and "//" not in raw and set(raw) <= _PATH_CHARS:
-        path = raw
-    else:
-        path = _normalised(raw)
+    already_canonical = "%" not in raw and "//" not in raw and set(raw) <= _PATH_CHARS
+    path = raw if already_canonical else _normalised(raw)
     if any(segment in (".", "..") for segment in path.split("/")):
         raise BadTarget("dot segments are not allowed in the path")
     return path

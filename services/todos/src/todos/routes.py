@@ -48,8 +48,8 @@ router = APIRouter(prefix="/todos", tags=["todos"])
 NOT_FOUND = "no todo with this id is visible to you"
 #: A time filter is an instant: it must carry a timezone, and is compared in UTC (as stored).
 Instant = Annotated[datetime | None, AfterValidator(aware_utc)]
-#: A page of todos read from their rows in one pydantic-core call: row by row through SQLModel's
-#: `model_validate` it was the largest part of a 50-todo page's CPU (docs/performance.md, Profiling).
+#: A page of todos read from their rows' attributes in one pydantic-core call, rather than row by row through
+#: SQLModel's `model_validate` (docs/performance.md, Profiling: what a 50-todo page costs).
 PAGE_OF_TODOS = TypeAdapter(list[TodoPublic])
 #: The widest due-soon window a caller may ask for (a year; 422 past it), then cut to the setting.
 WITHIN_MAX = 366 * 86_400
