@@ -77,10 +77,12 @@ mesh: install ## Generate the Istio components and the local sidecar configs + d
 	uv run --no-sync python -m meshgen
 
 .PHONY: bench
-bench: install ## Benchmarks (tables with ratios against a baseline measured in the same run)
-	uv run --no-sync python -m bench.verify
-	uv run --no-sync python -m bench.gateway --mode all
-	uv run --no-sync python -m bench.identity_flood
+bench: install ## Every hop against its floor in one run; writes docs/benchmarks.md + docs/benchmarks/*.png (~8 min)
+	uv run --no-sync python -m bench.report
+
+.PHONY: bench-quick
+bench-quick: install ## A smoke run of the whole bench (short windows, nothing written; numbers not for quoting)
+	uv run --no-sync python -m bench.report --quick
 
 .PHONY: rename
 rename: ## Rename the project (namespace, images, realm, SPIFFE IDs): make rename NAME=acme-tasks (docs/forking.md)

@@ -35,13 +35,18 @@ def _current_key(database_url: str) -> tuple[str, str, Any]:
     return row.kid, row.alg, serialization.load_pem_private_key(row.private_pem.encode(), password=None)
 
 
-def copies_of(edge_token: str, database_url: str, count: int, lifetime: int = 300) -> list[str]:
-    """`count` distinct tokens with `edge_token`'s claims (a new `jti` each), signed by identity's key."""
+def copies_of(
+    edge_token: str, database_url: str, count: int, lifetime: int = 300, *, new_subjects: bool = False
+) -> list[str]:
+    """`count` distinct tokens with `edge_token`'s claims (a new `jti` each), signed by identity's key; with
+    `new_subjects`, each for a user of its own (a new `sub`): what `reissue`'s cold path sees (bench.cold)."""
     kid, alg, key = _current_key(database_url)
     template = jwt.decode(edge_token, options={"verify_signature": False})
     now = int(time.time())
     tokens = []
     for _ in range(count):
         claims = {**template, "iat": now, "exp": now + lifetime, "jti": uuid.uuid4().hex}
+        if new_subjects:
+            claims["sub"] = f"bench-{uuid.uuid4().hex}"
         tokens.append(jwt.encode(claims, key, algorithm=alg, headers={"kid": kid, "typ": "at+jwt"}))
     return tokens

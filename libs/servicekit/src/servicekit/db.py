@@ -12,6 +12,12 @@ from sqlmodel import Session, create_engine
 
 log = logging.getLogger("servicekit.db")
 
+#: Connections kept open between requests. SQLAlchemy's default (5) is below the requests a service runs at
+#: once (sync handlers in anyio's 40 worker threads): past it every request opened and closed a connection
+#: of its own (for SQLite, with the pragmas below; for PostgreSQL, a new backend), which cost more CPU than
+#: the query (bench/profile.py, docs/performance.md). Bursts above the pool still get overflow connections.
+POOL = {"pool_size": 20, "max_overflow": 20}
+
 
 def make_engine(url: str) -> Engine:
     """An engine for `url`. `sqlite:///path` creates the folder; a bare `postgresql://` means psycopg 3."""
@@ -19,12 +25,12 @@ def make_engine(url: str) -> Engine:
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15}, **POOL)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **POOL)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:

@@ -33,19 +33,22 @@ class State(TypedDict):
     signin: SignInStore
 
 
-def _settings(request: Request) -> Settings:
+# `async def`, though they only read request.state: FastAPI runs a plain `def` dependency in a worker thread,
+# one thread hop per dependency per request (about a third of identity's CPU per client-credentials grant,
+# docs/performance.md, Profiling); these never block, so they run on the loop.
+async def _settings(request: Request) -> Settings:
     return request.state.settings
 
 
-def _realm(request: Request) -> Realm:
+async def _realm(request: Request) -> Realm:
     return request.state.realm
 
 
-def _ring(request: Request) -> KeyRing:
+async def _ring(request: Request) -> KeyRing:
     return request.state.ring
 
 
-def _tokens(request: Request) -> TokenService:
+async def _tokens(request: Request) -> TokenService:
     return request.state.tokens
 
 

@@ -26,7 +26,10 @@ def _session(request: Request) -> Iterator[Session]:
     yield from request_session(request.state.engine)
 
 
-def _settings(request: Request) -> Settings:
+# `async def`, though they only read request.state: FastAPI runs a plain `def` dependency in a worker thread,
+# one thread hop per dependency per request (about a third of identity's CPU per client-credentials grant,
+# docs/performance.md, Profiling); these never block, so they run on the loop.
+async def _settings(request: Request) -> Settings:
     return request.state.settings
 
 

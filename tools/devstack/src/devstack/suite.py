@@ -69,6 +69,12 @@ class ServiceSpec:
     health_socket: Path | None = None
 
 
+#: uvicorn's access log is off unless UVICORN_ACCESS_LOG=true is set: one line per request written to a pipe
+#: cost about a fifth of the gateway's CPU per forwarded request (docs/performance.md, Profiling); the
+#: request id the gateway tags every answer with, the mesh's Envoy logs and the services' own logs remain.
+ACCESS_LOG_DEFAULT = {"UVICORN_ACCESS_LOG": "false"}
+
+
 def uvicorn_cmd(app: str, port: int, uds: Path | None = None) -> list[str]:
     """The app's server; with `uds` it listens on that Unix socket only, mode 0600 (the mesh: its sidecar's
     upstream; devstack/uds_app.py)."""
@@ -456,7 +462,7 @@ class Suite:
     def _launch(self, spec: ServiceSpec) -> None:
         if spec.uds is not None:
             spec.uds.unlink(missing_ok=True)
-        env = {**os.environ, **spec.env}
+        env = {**ACCESS_LOG_DEFAULT, **os.environ, **spec.env}
         log = self._logs[spec.name] = self.log_path(spec.name).open("ab")
         proc = subprocess.Popen(
             guarded(spec.cmd),

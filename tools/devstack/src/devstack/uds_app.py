@@ -34,7 +34,11 @@ def bind_private_socket(path: Path) -> socket.socket:
 def main(argv: list[str] | None = None) -> None:
     app, path = argv if argv is not None else sys.argv[1:]
     sock = bind_private_socket(Path(path))
-    config = uvicorn.Config(app, factory=True, loop="uvloop", http="httptools", timeout_graceful_shutdown=3)
+    # The access log as `uvicorn` reads it from UVICORN_ACCESS_LOG (off by default: devstack.suite).
+    access_log = os.environ.get("UVICORN_ACCESS_LOG", "false").lower() in ("1", "true", "yes", "on")
+    config = uvicorn.Config(
+        app, factory=True, loop="uvloop", http="httptools", timeout_graceful_shutdown=3, access_log=access_log
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 

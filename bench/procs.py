@@ -1,0 +1,98 @@
+"""Processes the bench starts beside the suite, and what they cost: CPU seconds from /proc/<pid>/stat.
+
+CPU per request (utime + stime over the timed window, divided by the requests completed) is the headline
+figure: unlike requests per second it does not depend on what else the shared machine is doing, nor on
+which core each process got (with three or more busy processes on two cores no pinning can give each its
+own). Linux only; elsewhere the figures are missing, not wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from devstack.suite import ACCESS_LOG_DEFAULT, uvicorn_cmd
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of one process (all its threads), in seconds; None if /proc cannot tell."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of `pid` (an Envoy sidecar runs under devstack's lifeline wrapper)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with suppress(OSError, ValueError):
+            found += [int(c) for c in task.read_text().split()]
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds of `pid` and all its descendants."""
+    own = cpu_seconds(pid)
+    if own is None:
+        return None
+    return own + sum(c for child in children(pid) if (c := tree_cpu_seconds(child)) is not None)
+
+
+def where(pid: int) -> str:
+    """Where a process may run and where it last ran: `cpus 0-1, last on 1`."""
+    try:
+        allowed = sorted(os.sched_getaffinity(pid))
+        last = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[36]
+    except (OSError, IndexError, AttributeError):
+        return "unknown"
+    span = f"{allowed[0]}-{allowed[-1]}" if allowed == list(range(allowed[0], allowed[-1] + 1)) else str(allowed)
+    return f"cpus {span}, last on {last}"
+
+
+def sample(pids: Mapping[str, int]) -> dict[str, float]:
+    """CPU seconds of each process, its descendants included (a sidecar's Envoy under its wrapper)."""
+    return {name: s for name, pid in pids.items() if (s := tree_cpu_seconds(pid)) is not None}
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"a bench process exited at start-up: {proc.args!r}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listened on {port} within {timeout:.0f} s")
+
+
+@contextmanager
+def uvicorn_process(app: str, port: int, env: Mapping[str, str] | None = None) -> Iterator[int]:
+    """`app` under devstack's own uvicorn command (uvloop, httptools), on loopback; its pid, stopped at the end."""
+    proc = subprocess.Popen(
+        uvicorn_cmd(app, port),
+        env={**ACCESS_LOG_DEFAULT, **os.environ, **(env or {})},  # as devstack runs the suite
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=Path(__file__).resolve().parent.parent,  # `bench` importable in the child
+    )
+    try:
+        wait_port(port, proc)
+        yield proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,85 @@
+"""The bench's machinery runs: the floors start, a load case completes and is measured, the page renders.
+
+No timing is asserted (the machine is shared; numbers belong to `make bench`): only that each part produces
+what the report needs, so `make bench` cannot rot between runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+import uvloop
+
+from bench import procs
+from bench.gateway import Result
+from bench.grants import Grant
+from bench.hops import CONCURRENCY, MeshRow, Row, floors, load
+from bench.jwt_table import claims, time_one
+from bench.report import Plan, Results
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="CPU per request reads Linux /proc")
+
+
+def test_floors_answer_and_a_case_is_measured_per_process() -> None:
+    with floors() as (service_url, hop_url, pids), asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        direct = runner.run(load("floor", f"{service_url}/todos/whoami", None, pids, 1.0))
+        hopped = runner.run(load("hop", f"{hop_url}/api/todos?limit=50", None, pids, 1.0))
+        assert "cpus" in procs.where(pids["hop"])
+    for row in (direct, hopped):
+        assert row.result.requests > CONCURRENCY
+        assert row.result.errors == 0
+        assert set(row.cpu_us) == {"floor", "hop"}
+    assert direct.cpu_us["floor"] > 0  # the service did the work...
+    assert hopped.cpu_us["hop"] > 0  # ...and the hop forwarded every request to it
+
+
+def test_cpu_of_a_process_tree_includes_its_children() -> None:
+    own = procs.cpu_seconds(os.getpid())
+    assert own is not None
+    tree = procs.tree_cpu_seconds(os.getpid())
+    assert tree is not None
+    assert tree >= own
+
+
+def test_jwt_table_payloads_are_the_books_sizes() -> None:
+    import json
+
+    for size in (180, 1800):
+        assert abs(len(json.dumps(claims(size), separators=(",", ":"))) - size) < 20
+    timing = time_one("ES256", 1800, 3)
+    assert timing.token_chars > 2400
+    assert timing.sign_us > 0
+    assert timing.verify_us > 0
+
+
+def test_the_page_and_its_plots_render(tmp_path: Path) -> None:
+    from bench.markdown import write
+
+    def row(name: str, subject: str, cpu: dict[str, float], floor: Row | None = None) -> Row:
+        result = Result(name, requests=100, seconds=1.0, latencies=[0.001] * 100)
+        return Row(name, result, cpu, floor, subject)
+
+    floor = row("floor: whoami", "floor", {"floor": 100.0})
+    hop = row("bare hop: whoami", "hop", {"hop": 100.0})
+    passthrough = row("passthrough: new token per request", "gateway", {"gateway": 500, "todos": 500, "identity": 0})
+    results = Results(Plan.quick(), "test machine", "2026-01-01 00:00 UTC", load=[(1.0, 1.0)] * 5)
+    results.hops = [floor, row("todos (sqlite): whoami, cache hit", "todos", {"todos": 140.0}, floor), hop,
+                    row("gateway (sqlite): whoami, cache hit", "gateway", {"gateway": 130.0}, hop)]  # fmt: skip
+    results.grants = [Grant("client credentials", 100, 1.0, 500.0)]
+    results.cold = [passthrough, row("reissue: new user per request", "gateway",
+                                     {"gateway": 600, "todos": 500, "identity": 0}, passthrough)]  # fmt: skip
+    off, on = {"gateway": 300.0, "todos": 300.0}, {"gateway": 300.0, "todos": 300.0, "todos-inbound": 200.0}
+    results.mesh = [MeshRow(False, row("gateway, no mesh", "gateway", off), 1.0, 2.0),
+                    MeshRow(True, row("gateway, MESH=1", "gateway", on), 1.5, 3.0)]  # fmt: skip
+    results.jwt = [time_one("ES256", 180, 2), time_one("ES256", 1800, 2)]
+    write(results, tmp_path)
+    page = (tmp_path / "benchmarks.md").read_text()
+    assert "**1.40\u00d7** its floor's CPU (target \u2264 1.5\u00d7: met)" in page
+    assert "**1.30\u00d7** the bare hop's CPU (target \u2264 1.2\u00d7: **not met**)" in page
+    assert "test machine; 2026-01-01 00:00 UTC" in page
+    for plot in ("hops", "grants", "cold", "mesh", "jwt"):
+        assert (tmp_path / "benchmarks" / f"{plot}.png").stat().st_size > 1000
+        assert f"benchmarks/{plot}.png" in page
