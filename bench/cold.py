@@ -24,38 +24,46 @@ from collections.abc import Callable
 
 import uvloop
 
+from authz import Mode
 from bench.gateway import TokenPool, password_token
 from bench.hops import Row, load, suite
 from bench.tokens import copies_of
+from gateway.modes import gateway_mode
 
-MODES = ("passthrough", "reissue", "extract", "phantom")
-WHAT = {
-    "passthrough": "new token per request",
-    "reissue": "new user per request",
-    "extract": "new token per request",
-    "phantom": "cache miss per request",
-}
+#: The baseline first, then every mode whose edge does work per new token (trust does none of its own).
+MODES = (Mode.PASSTHROUGH, Mode.REISSUE, Mode.EXTRACT, Mode.PHANTOM)
+
+
+def what(mode: Mode) -> str:
+    """What makes a request cold in `mode`, from what its gateway side does (the registry's flags)."""
+    edge = gateway_mode(mode)
+    if edge.opaque_edge_tokens:
+        return "cache miss per request"
+    if edge.issues_tokens:
+        return "new user per request"
+    return "new token per request"
 
 
 async def _phantom_pool(token_url: str, count: int) -> TokenPool:
     return TokenPool([await password_token(token_url, "alice") for _ in range(count)])
 
 
-def cold_row(mode: str, seconds: float, phantom_tokens: int) -> Row:
-    with suite("sqlite", mode=mode) as s, asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+def cold_row(mode: Mode, seconds: float, phantom_tokens: int) -> Row:
+    edge = gateway_mode(mode)
+    with suite("sqlite", mode=mode.value) as s, asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         token_url = f"{s.url('identity')}/token"
         pids = {name: s.pid(name) for name in ("gateway", "todos", "identity")}
-        if mode == "phantom":
+        if edge.opaque_edge_tokens:  # opaque tokens: only identity issues them, one password grant each
             pool = runner.run(_phantom_pool(token_url, phantom_tokens))
         else:
             alice = runner.run(password_token(token_url, "alice"))
             size = int(900 * (seconds + 1.5))  # more than the gateway forwards cold on these machines
-            pool = TokenPool(copies_of(alice, s.config.database_url("identity"), size, new_subjects=mode == "reissue"))
+            pool = TokenPool(copies_of(alice, s.config.database_url("identity"), size, new_subjects=edge.issues_tokens))
         remaining: Callable[[], int] = lambda: pool.remaining  # noqa: E731
         url = f"{s.url('gateway')}/api/todos/whoami"
         # A short warm-up in phantom: its few tokens are for the timed window.
-        warmup = 16 if mode == "phantom" else 10**9
-        row = runner.run(load(f"{mode}: {WHAT[mode]}", url, pool.next_headers, pids, seconds, cap=remaining,
+        warmup = 16 if edge.opaque_edge_tokens else 10**9
+        row = runner.run(load(f"{mode.value}: {what(mode)}", url, pool.next_headers, pids, seconds, cap=remaining,
                               warmup_cap=warmup))  # fmt: skip
     row.subject = "gateway"
     return row
@@ -64,7 +72,7 @@ def cold_row(mode: str, seconds: float, phantom_tokens: int) -> Row:
 def run(seconds: float, phantom_tokens: int) -> list[Row]:
     rows = []
     for mode in MODES:
-        print(f"cold path: {mode} ...", flush=True)
+        print(f"cold path: {mode.value} ...", flush=True)
         rows.append(cold_row(mode, seconds, phantom_tokens))
     for row in rows[1:]:
         row.floor = rows[0]

@@ -23,6 +23,8 @@ import yarl
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from authz import Mode
+
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -39,7 +41,7 @@ WHOAMI = {
     "actor": [],
     "audience": ["todos"],
     "mesh_peer": None,
-    "mode": "passthrough",
+    "mode": Mode.PASSTHROUGH.value,
     "source": "token",
 }
 

@@ -35,6 +35,7 @@ import psycopg
 import uvloop
 from psycopg import sql
 
+from authz import Mode
 from bench import procs
 from bench.gateway import Headers, Result, bearer, drive, mint, password_token
 from devstack.ports import free_ports
@@ -124,7 +125,7 @@ def postgres_databases() -> Iterator[dict[str, str]]:
 
 
 @contextmanager
-def suite(db: str, *, mesh: bool = False, mode: str = "passthrough") -> Iterator[Suite]:
+def suite(db: str, *, mesh: bool = False, mode: str = Mode.PASSTHROUGH.value) -> Iterator[Suite]:
     with ExitStack() as stack:
         run_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-hops-")))
         urls = stack.enter_context(postgres_databases()) if db == "postgres" else {}
