@@ -54,8 +54,11 @@ def _the_gateway_introspected_in_the_same_trace(
                                   if "oauth.introspection.active" in s["attributes"]]):  # fmt: skip
         assert time.monotonic() < deadline, f"no introspection in trace {trace_id}"
         time.sleep(0.2)
-    spans = {s["span_id"]: s for s in traced.spans.spans(trace_id)}
     (introspection,) = introspections
+    # The gateway's client span ends (and is exported, in its own batch) after identity's: wait for it too.
+    while introspection["parent_span_id"] not in (spans := {s["span_id"]: s for s in traced.spans.spans(trace_id)}):
+        assert time.monotonic() < deadline, f"the introspection's parent span never arrived in trace {trace_id}"
+        time.sleep(0.2)
     a = introspection["attributes"]
     assert (a["oauth.introspection.active"], a["auth.credential"], a["auth.client_id"], a["auth.subject"]) == (
         True, "opaque", "gateway", sub

@@ -46,7 +46,8 @@ class TestRefusals:
     def test_a_403_on_a_todo_reads_as_may_see_but_not_change(self, client, signed_in, gateway):
         signed_in(client, "bob")
         csrf = csrf_of(client.get("/").text)
-        gateway.force = (403, {"type": "urn:todo-suite:problem:forbidden", "status": 403, "detail": "not the owner"})
+        forbidden = {"type": "urn:todo-suite:problem:forbidden", "status": 403, "detail": "not the owner"}
+        gateway.force = (403, forbidden)
 
         answer = client.post(
             "/todos/6f1c0d7e-0000-4000-8000-000000000001/edit", data={"title": "bob was here", "csrf_token": csrf}
