@@ -421,6 +421,7 @@ def main() -> None:
                 ports=dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True)),
                 mode=mode,
                 reminders_interval_seconds=0,
+                web=False,  # no browser here: the web UI would only take a core
             )
             print(f"starting the suite ({mode}) ...", flush=True)
             with Suite(config) as suite:

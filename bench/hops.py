@@ -136,6 +136,7 @@ def suite(db: str, *, mesh: bool = False, mode: str = Mode.PASSTHROUGH.value) ->
             mode=mode,
             reminders_interval_seconds=0,
             mesh=mesh,
+            web=False,  # no browser here: the web UI would only take a core
         )
         yield stack.enter_context(Suite(config))
 

@@ -12,27 +12,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
-from sqlalchemy import create_engine, text
 
-
-def _current_key(database_url: str) -> tuple[str, str, Any]:
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            row = conn.execute(
-                text(
-                    "SELECT kid, alg, private_pem FROM signing_keys WHERE activates_at <= :now "
-                    "ORDER BY activates_at DESC LIMIT 1"
-                ),
-                {"now": time.time()},
-            ).one()
-    finally:
-        engine.dispose()
-    return row.kid, row.alg, serialization.load_pem_private_key(row.private_pem.encode(), password=None)
+from tests.e2e.infra.forgery import issuer_signing_key
 
 
 def copies_of(
@@ -40,7 +23,7 @@ def copies_of(
 ) -> list[str]:
     """`count` distinct tokens with `edge_token`'s claims (a new `jti` each), signed by identity's key; with
     `new_subjects`, each for a user of its own (a new `sub`): what `reissue`'s cold path sees (bench.cold)."""
-    kid, alg, key = _current_key(database_url)
+    kid, alg, key = issuer_signing_key(database_url)
     template = jwt.decode(edge_token, options={"verify_signature": False})
     now = int(time.time())
     tokens = []

@@ -51,8 +51,8 @@ def tampered(token: str, **changes: Any) -> str:
     return f"{head}.{payload}.{sig}"
 
 
-def signed_with_issuer_key(database_url: str, claims: dict[str, Any]) -> str:
-    """Sign `claims` with identity's current key, read from its database (test-only back door)."""
+def issuer_signing_key(database_url: str) -> tuple[str, str, Any]:
+    """(kid, alg, private key) of identity's current signing key, read from its database (test-only back door)."""
     url = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
     engine = create_engine(url)
     try:
@@ -66,10 +66,15 @@ def signed_with_issuer_key(database_url: str, claims: dict[str, Any]) -> str:
             ).one()
     finally:
         engine.dispose()
-    key = serialization.load_pem_private_key(row.private_pem.encode(), password=None)
+    return row.kid, row.alg, serialization.load_pem_private_key(row.private_pem.encode(), password=None)
+
+
+def signed_with_issuer_key(database_url: str, claims: dict[str, Any]) -> str:
+    """Sign `claims` with identity's current key, read from its database (test-only back door)."""
+    kid, alg, key = issuer_signing_key(database_url)
     now = int(time.time())
     full = {"iat": now, "exp": now + 300, "jti": uuid.uuid4().hex, **claims}
-    return jwt.encode(full, key, algorithm=row.alg, headers={"kid": row.kid, "typ": "at+jwt"})
+    return jwt.encode(full, key, algorithm=alg, headers={"kid": kid, "typ": "at+jwt"})
 
 
 def hs256_with_public_key(jwk: dict[str, Any], like: str) -> str:

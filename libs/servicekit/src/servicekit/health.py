@@ -13,11 +13,13 @@ import authz
 PROBE_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
-def health_router() -> APIRouter:
+def health_router(*, store: str = "the database", metrics: bool = True) -> APIRouter:
     """`/healthz` (the process answers), `/readyz` (its database answers: else 503) and `/metrics`.
 
     Readiness reads the engine from the lifespan state (`request.state.engine`). Liveness checks no
     dependency, so a database outage takes a pod out of the load balancer but never restarts it.
+    `store` names the database in the 503's detail; `metrics=False` leaves out `/metrics`, for a service
+    with no `authz.Authenticator` to count (the web UI, which verifies no bearer tokens).
     """
     router = APIRouter(tags=["health"])
 
@@ -31,17 +33,20 @@ def health_router() -> APIRouter:
             with request.state.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError:
-            return authz.problem(503, "not-ready", "the database is not reachable")
+            return authz.problem(503, "not-ready", f"{store} is not reachable")
         return {"status": "ready"}
 
+    if not metrics:
+        return router
+
     @router.get("/metrics", response_class=PlainTextResponse)
-    def metrics(request: Request) -> str:
+    def read_metrics(request: Request) -> str:
         """Auth counters in the Prometheus text format: watch a key rotation cost one JWKS fetch."""
         authenticator: authz.Authenticator = request.state.authz
-        metrics = authenticator.metrics()
+        counters = authenticator.metrics()
         oauth: authz.OAuthClient | None = getattr(request.state, "oauth", None)
         if oauth is not None:
-            metrics |= oauth.metrics()
-        return "".join(f"{name} {value}\n" for name, value in metrics.items())
+            counters |= oauth.metrics()
+        return "".join(f"{name} {value}\n" for name, value in counters.items())
 
     return router

@@ -7,14 +7,12 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 import httpx
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 import authz
-from servicekit import make_engine, upgrade_to_head, warm_routes
+from servicekit import health_router, make_engine, upgrade_to_head, warm_routes
 from web import routes, sessions, signin
 from web.deps import NotSignedIn, State
 from web.oidc import Identity
@@ -33,26 +31,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
-
-
-def health_router() -> APIRouter:
-    """`/healthz` (the process answers) and `/readyz` (the session store answers: else 503)."""
-    router = APIRouter(tags=["health"])
-
-    @router.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @router.get("/readyz", response_model=None)
-    def readyz(request: Request) -> dict[str, str] | authz.ProblemResponse:
-        try:
-            with request.state.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except SQLAlchemyError:
-            return authz.problem(503, "not-ready", "the session store is not reachable")
-        return {"status": "ready"}
-
-    return router
 
 
 def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -100,6 +78,6 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     app.add_exception_handler(NotSignedIn, to_sign_in)
     app.include_router(signin.router)
     app.include_router(routes.router)
-    app.include_router(health_router())
+    app.include_router(health_router(store="the session store", metrics=False))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
