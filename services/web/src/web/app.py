@@ -16,7 +16,7 @@ from servicekit import health_router, make_engine, upgrade_to_head, warm_routes
 from web import routes, sessions, signin
 from web.deps import NotSignedIn, State
 from web.oidc import Identity
-from web.pages import STATIC_DIR
+from web.pages import STATIC_DIR, compile_templates
 from web.settings import SERVICE_NAME, Settings
 
 #: No script at all, styles from this origin only (no inline style: no 'unsafe-inline'), no framing, forms
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
             # anyio imports its file module on first use, which is the first static file served: import it now,
             # off the loop, not inside a request.
             await anyio.to_thread.run_sync(getattr, anyio, "open_file")
+            await anyio.to_thread.run_sync(compile_templates)
             async with httpx.AsyncClient(
                 transport=transport,
                 mounts=authz.unix_socket_mounts(settings.authz.unix_sockets),
