@@ -99,7 +99,8 @@ class DevstackRun:
     def devstack_pid(self) -> int:
         """The devstack Python process itself (below `uv run`)."""
         assert self.proc is not None
-        rows = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+        # `-ww`: without it ps cuts `args` at $COLUMNS (CI sets it), and a long clone path pushes "devstack" out.
+        rows = subprocess.run(["ps", "-A", "-ww", "-o", "pid=,ppid=,args="], capture_output=True, text=True).stdout
         for row in rows.splitlines():
             pid, ppid, args = row.split(None, 2)
             if int(ppid) == self.proc.pid and "devstack" in args:
