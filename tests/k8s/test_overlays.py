@@ -378,6 +378,8 @@ def test_the_mesh_objects_are_exactly_the_generated_ones(rendered: Rendered, pol
     key = lambda doc: doc["metadata"]["name"]  # noqa: E731
     # The peer policy's ALLOW per workload; in the JWT modes also mesh-jwt's claim-based DENY per JWT workload.
     expected_policies = mesh["AuthorizationPolicy"] + (jwt["AuthorizationPolicy"] if rendered.mode in JWT_MODES else [])
+    lacking = sorted({key(doc) for doc in expected_policies} - {key(doc) for doc in found["AuthorizationPolicy"]})
+    assert not lacking, f"the rendered mesh lacks the AuthorizationPolicy {lacking}: nothing denies those calls"
     assert sorted(found["AuthorizationPolicy"], key=key) == sorted(expected_policies, key=key)
     expected_jwt = jwt["RequestAuthentication"] if rendered.mode in JWT_MODES else []
     assert sorted(found["RequestAuthentication"], key=key) == sorted(expected_jwt, key=key)

@@ -91,7 +91,7 @@ class TestLoad:
         key = restarted.find(jwt.get_unverified_header(token)["kid"])
 
         assert key is not None
-        assert jwt.decode(token, key.pyjwk, algorithms=["ES256"], audience="todos")["sub"] == "reminders"
+        assert jwt.decode(token, key.pyjwk.key, algorithms=["ES256"], audience="todos")["sub"] == "reminders"
 
 
 class TestRotate:
@@ -149,6 +149,18 @@ class TestRetire:
 
         assert kids(ring.published()) == [old.kid, new.kid]
         assert ring.find(old.kid) is old
+
+    def test_a_token_of_the_old_key_verifies_right_after_the_new_key_signs(self, ring, clock):
+        # Rotation with no failed request: the last token the old key signed is still checked against it.
+        new = ring.rotate()
+        clock.now = new.activates_at - 0.001
+        token = ring.sign(CLAIMS)
+        clock.now = new.activates_at + 1
+
+        key = ring.find(jwt.get_unverified_header(token)["kid"])
+
+        assert key is not None, "a token signed with the old key fails right after rotation: its key left the JWKS"
+        assert jwt.decode(token, key.pyjwk.key, algorithms=[key.alg], audience="todos")["sub"] == "reminders"
 
     def test_old_key_drops_out_after_lifetime_plus_leeway(self, ring, clock):
         old = ring.signing_key()

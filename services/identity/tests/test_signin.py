@@ -257,7 +257,9 @@ class TestPkce:
 
     def test_wrong_verifier(self, browser, redeem, oauth_error) -> None:
         callback, _ = browser.sign_in()
-        oauth_error(redeem(callback["code"], pkce()[0]), "invalid_grant")
+        response = redeem(callback["code"], pkce()[0])
+        assert response.status_code != 200, "identity redeemed the code without the right code_verifier"
+        oauth_error(response, "invalid_grant")
 
     def test_missing_verifier(self, client, browser, basic, oauth_error) -> None:
         callback, _ = browser.sign_in()

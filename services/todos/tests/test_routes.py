@@ -200,6 +200,7 @@ class TestReadTodo:
         refused = client.get(f"/todos/{alice_todo['id']}", headers=bob)
         missing = client.get(f"/todos/{uuid.uuid4()}", headers=bob)
 
+        assert refused.status_code != 200, f"bob read alice's todo instead of a 404: {refused.text}"
         assert_problem(refused, 404, "not-found")
         assert_problem(missing, 404, "not-found")
         assert without_instance(refused.json()) == without_instance(missing.json())
@@ -407,6 +408,7 @@ class TestServiceCaller:
             method, path.format(id=alice_todo["id"]), headers={"Authorization": f"Bearer {token}"}, json=body
         )
 
+        assert response.status_code >= 400, f"reminders' token did {method} {path} instead of a 403: {response.text}"
         assert_problem(response, 403, "wrong-principal-kind")
 
 

@@ -400,6 +400,7 @@ class TestDelegationTable:
     def test_other_actor_may_not_read(self, client: TestClient, alice_todo, alice, delegated):
         response = client.get(f"/todos/{alice_todo['id']}", headers=delegated(alice, "reminders"))
 
+        assert response.status_code != 200, "a delegated token whose actor (reminders) is not allowed was accepted"
         assert_problem(response, 403, "delegation-refused")
 
     def test_nested_act_judged_by_outermost(self, client: TestClient, alice_todo, bob, delegated, share):

@@ -291,3 +291,13 @@ class TestLayout:
 def test_the_suites_todos_sidecar(policy, layout, rbac, allows, peer, method, path, allowed) -> None:
     filt = rbac(inbound_config(policy, "todos", layout(policy)), "todos_mtls")
     assert allows(filt, policy.spiffe_id(peer), method, path) is allowed
+
+
+@pytest.mark.parametrize("callee", ["reminders", "shares"])
+@pytest.mark.parametrize(("method", "path"), [("GET", "/{callee}"), ("POST", "/{callee}"), ("GET", "/{callee}/1")])
+def test_todos_calls_no_service_of_the_suite(policy, layout, rbac, allows, callee, method, path) -> None:
+    # docs/mesh.md: todos is a callee only. Its certificate opens neither sidecar, whatever it asks for.
+    filt = rbac(inbound_config(policy, callee, layout(policy)), f"{callee}_mtls")
+    assert not allows(filt, policy.spiffe_id("todos"), method, path.format(callee=callee)), (
+        f"todos may call {callee}: the peer policy no longer denies it"
+    )
