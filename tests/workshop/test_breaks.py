@@ -1,0 +1,204 @@
+"""The workshop's deliberate breaks (docs/workshop/breaks/) cannot rot.
+
+Each break is a patch and a page naming the lab, the check (a pytest node id) and the reason the check fails
+with. The fast tests here check that the index, the pages and the patches agree. The slow one (marked e2e: it
+runs pytest in subprocesses, 22 of them) makes one copy of the tree with its own virtual environment — the
+workspace's editable installs in `.venv` point at this tree, so the copy needs its own, as in
+tests/fork/test_fork.py — and for each break: applies the patch to the copy, runs the check with the copy's
+Python, asserts that it fails for the page's reason, reverts the patch, and asserts that it passes again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BREAKS = ROOT / "docs" / "workshop" / "breaks"
+INDEX = BREAKS / "README.md"
+#: The fields of a break's page: `- **Check:** `<node id>``.
+FIELD = re.compile(r"^- \*\*(Lab|Kind|Check|Reason):\*\* (.+)$", re.MULTILINE)
+#: A row of the index's table: `| 01 | [`id`](id.md) | patch | `check` | reason |`.
+ROW = re.compile(
+    r"^\| *(\d+) *\| *\[`([a-z0-9-]+)`\]\(([^)]+)\) *\| *(\w+) *\| *`([^`]+)` *\| *(.+?) *\|$", re.MULTILINE
+)
+#: pytest's exit codes: 0 all passed, 1 some failed; anything else (usage error, nothing collected) is no verdict.
+PASSED, FAILED = 0, 1
+
+
+@dataclass(frozen=True)
+class Break:
+    id: str
+    lab: str
+    kind: str
+    check: str
+    reason: str
+
+    @property
+    def patch(self) -> Path:
+        return BREAKS / f"{self.id}.patch"
+
+
+def break_ids() -> list[str]:
+    """Every break with a page in the folder: a new page is picked up without touching this file."""
+    return sorted(page.stem for page in BREAKS.glob("*.md") if page != INDEX)
+
+
+def code(text: str) -> str | None:
+    """`text` without its backticks, if it is one code span."""
+    match = re.fullmatch(r"`([^`]+)`", text.strip())
+    return match.group(1) if match else None
+
+
+def read_break(break_id: str) -> Break:
+    page = BREAKS / f"{break_id}.md"
+    fields = dict(FIELD.findall(page.read_text()))
+    missing = [name for name in ("Lab", "Kind", "Check", "Reason") if name not in fields]
+    assert not missing, f"{page.relative_to(ROOT)} lacks the field(s) {missing}"
+    check, reason = code(fields["Check"]), code(fields["Reason"])
+    assert check, f"{page.relative_to(ROOT)}: the check is not one `pytest node id`"
+    assert reason, f"{page.relative_to(ROOT)}: the reason is not one `code span`"
+    return Break(break_id, fields["Lab"], fields["Kind"].split(",")[0].strip(), check, reason)
+
+
+# --- the index, the pages and the patches agree (fast) -----------------------------------------------------------
+
+
+def test_the_index_lists_every_break_and_each_has_its_page_and_patch() -> None:
+    rows = ROW.findall(INDEX.read_text())
+    listed = [row[1] for row in rows]
+    assert rows, "no break in the table of docs/workshop/breaks/README.md"
+    assert len(listed) == len(set(listed)), listed
+    assert sorted(listed) == break_ids(), "the table and the pages in docs/workshop/breaks/ differ"
+    for _, break_id, link, _, _, _ in rows:
+        assert link == f"{break_id}.md", link
+        assert (BREAKS / f"{break_id}.patch").is_file(), f"{break_id} has no patch"
+    patches = sorted(p.stem for p in BREAKS.glob("*.patch"))
+    assert patches == sorted(listed), "a patch without a page, or a page without a patch"
+
+
+@pytest.mark.parametrize("break_id", break_ids())
+def test_each_page_names_its_lab_check_and_reason_as_the_index_does(break_id: str) -> None:
+    found = read_break(break_id)
+    assert found.kind == "patch", "every break is a patch: the product has no insecure setting to flip"
+    path, sep, name = found.check.partition("::")
+    assert sep, f"{found.check} is not a pytest node id (path::test)"
+    assert name, f"{found.check} is not a pytest node id (path::test)"
+    test_file = ROOT / path
+    assert test_file.is_file(), f"{break_id}: no test file {path}"
+    assert f"def {name.split('::')[-1].split('[')[0]}(" in test_file.read_text(), f"{break_id}: no {name} in {path}"
+    [row] = [row for row in ROW.findall(INDEX.read_text()) if row[1] == break_id]
+    lab, _, _, kind, check, reason = row
+    assert found.lab.startswith(f"{lab},"), (found.lab, lab)
+    assert (kind, check, reason) == (found.kind, found.check, found.reason), "the index and the page disagree"
+
+
+@pytest.mark.parametrize("break_id", break_ids())
+def test_each_patch_applies_to_this_tree(break_id: str) -> None:
+    # `--check` only: nothing in this tree changes. The e2e test below applies it, to a copy.
+    result = git_apply(ROOT, BREAKS / f"{break_id}.patch", "--check")
+    assert result.returncode == 0, f"{break_id}.patch no longer applies: {result.stderr}"
+
+
+# --- each break makes its check fail for its reason; the revert makes it pass (e2e, a copy of the tree) ----------
+
+
+def git_apply(tree: Path, patch: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # GIT_CEILING_DIRECTORIES: in the copy (no repository of its own) git must not find one above it and apply
+    # the patch relative to that one's root.
+    env = os.environ | {"GIT_CEILING_DIRECTORIES": str(tree.parent)}
+    return subprocess.run(
+        ["git", "apply", *args, str(patch)], cwd=tree, env=env, capture_output=True, text=True, check=False
+    )
+
+
+def tree_files(root: Path) -> Iterator[Path]:
+    """git's files (tracked, and untracked but not ignored) as they are in the work tree."""
+    listed = subprocess.run(
+        ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    for raw in listed.split(b"\0"):
+        if raw and (root / os.fsdecode(raw)).is_file():
+            yield Path(os.fsdecode(raw))
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    copy = tmp_path_factory.mktemp("breaks") / "tree"
+    for rel in tree_files(ROOT):
+        (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, copy / rel)
+    # A cache, not the tree: the kubectl tests/k8s fetched once need not be fetched again (tests/k8s/tools.py).
+    if (ROOT / ".run" / "k8s-tools").is_dir():
+        shutil.copytree(ROOT / ".run" / "k8s-tools", copy / ".run" / "k8s-tools", symlinks=True)
+    uv = shutil.which("uv")
+    assert uv, "uv is not on PATH: `make install` puts it there"
+    env = {k: v for k, v in os.environ.items() if k not in {"UV_PROJECT_ENVIRONMENT", "VIRTUAL_ENV"}}
+    # The copy's own .venv; uv's cache makes it links, not downloads (about 7 s on a 2-core machine).
+    synced = subprocess.run(
+        [uv, "sync", "--locked", "--all-packages", "--quiet"],
+        cwd=copy,
+        env=env | {"UV_PYTHON_DOWNLOADS": "never"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert synced.returncode == 0, synced.stderr[-3000:]
+    return copy
+
+
+def forget_bytecode(tree: Path, patch: Path) -> None:
+    """Drop the cached bytecode of the files `patch` touches: a patch and its revert within the same second that
+    keep a file's size would otherwise leave Python running the stale (broken) bytecode."""
+    for rel in re.findall(r"^\+\+\+ b/(\S+\.py)$", patch.read_text(), re.MULTILINE):
+        source = tree / rel
+        for cached in (source.parent / "__pycache__").glob(f"{source.stem}.*.pyc"):
+            cached.unlink()
+
+
+def run_check(tree: Path, check: str) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "VIRTUAL_ENV", "COV_"))}
+    env["PATH"] = f"{tree / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    result = subprocess.run(
+        [tree / ".venv" / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", check],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("break_id", break_ids())
+def test_the_break_fails_its_check_for_its_reason_and_the_revert_passes_it(tree: Path, break_id: str) -> None:
+    found = read_break(break_id)
+    applied = git_apply(tree, found.patch)
+    assert applied.returncode == 0, f"{break_id}.patch no longer applies: {applied.stderr}"
+    try:
+        forget_bytecode(tree, found.patch)
+        status, output = run_check(tree, found.check)
+    finally:
+        reverted = git_apply(tree, found.patch, "-R")
+        forget_bytecode(tree, found.patch)
+    assert reverted.returncode == 0, reverted.stderr
+    assert status == FAILED, f"with {break_id} applied, {found.check} did not fail (exit {status}):\n{output[-3000:]}"
+    assert found.reason in output, f"{found.check} failed, but not for the reason {found.reason!r}:\n{output[-4000:]}"
+
+    status, output = run_check(tree, found.check)
+
+    assert status == PASSED, f"with {break_id} reverted, {found.check} does not pass:\n{output[-3000:]}"
+    assert " passed" in output, f"{found.check} did not really run:\n{output[-2000:]}"
+    assert " skipped" not in output, f"{found.check} was skipped, not run:\n{output[-2000:]}"
