@@ -1,19 +1,22 @@
 """The workshop's deliberate breaks (docs/workshop/breaks/) cannot rot.
 
 Each break is a patch and a page naming the lab, the check (a pytest node id) and the reason the check fails
-with. The fast tests here check that the index, the pages and the patches agree. The slow one (marked e2e: it
-runs pytest in subprocesses, 22 of them) makes one copy of the tree with its own virtual environment — the
-workspace's editable installs in `.venv` point at this tree, so the copy needs its own, as in
-tests/fork/test_fork.py — and for each break: applies the patch to the copy, runs the check with the copy's
-Python, asserts that it fails for the page's reason, reverts the patch, and asserts that it passes again.
-"""
+with. The fast tests here check that the index, the pages and the patches agree, and that each patch still
+applies. The slow ones (marked e2e: they run pytest in subprocesses, one per break and one more) make one copy
+of the tree with its own virtual environment — the workspace's editable installs in `.venv` point at this
+tree, so the copy needs its own, as in tests/fork/test_fork.py. For each break they apply the patch to the
+copy, run the check with the copy's Python, assert that it fails for the page's reason, revert the patch and
+assert that the files are byte for byte what they were; and they assert that every check passes on the copy
+with no break applied."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,39 +169,81 @@ def forget_bytecode(tree: Path, patch: Path) -> None:
             cached.unlink()
 
 
-def run_check(tree: Path, check: str) -> tuple[int, str]:
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    output: str
+    #: Per test case of the report: "passed", "skipped", "failure" or "error".
+    cases: list[str]
+    #: The failures' messages (the exception each failure raised): the reason, and only the reason. pytest's
+    #: output is not enough, as its traceback also prints the test's source, assertion messages included.
+    failures: list[str]
+
+
+def run_check(tree: Path, *checks: str) -> Outcome:
+    report = tree / ".run" / "break-check.xml"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "VIRTUAL_ENV", "COV_"))}
     env["PATH"] = f"{tree / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    report.unlink(missing_ok=True)
     result = subprocess.run(
-        [tree / ".venv" / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", check],
+        [tree / ".venv" / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
+         *checks],
         cwd=tree,
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
-    )
-    return result.returncode, result.stdout + result.stderr
+    )  # fmt: skip
+    cases, failures = [], []
+    if report.is_file():
+        # The report is the copy's own pytest's, written a moment ago: not untrusted input.
+        for case in ET.parse(report).getroot().iter("testcase"):  # noqa: S314
+            outcome = next((child for child in case if child.tag in {"skipped", "failure", "error"}), None)
+            cases.append("passed" if outcome is None else outcome.tag)
+            if outcome is not None and outcome.tag == "failure":
+                failures.append(outcome.get("message", ""))
+    return Outcome(result.returncode, result.stdout[-4000:] + result.stderr[-2000:], cases, failures)
+
+
+def touched(tree: Path, patch: Path) -> dict[str, str]:
+    """The SHA-256 of each file `patch` changes, as the file is in `tree` now."""
+    paths = set(re.findall(r"^(?:---|\+\+\+) [ab]/(\S+)$", patch.read_text(), re.MULTILINE))
+    return {rel: hashlib.sha256((tree / rel).read_bytes()).hexdigest() for rel in sorted(paths)}
 
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("break_id", break_ids())
-def test_the_break_fails_its_check_for_its_reason_and_the_revert_passes_it(tree: Path, break_id: str) -> None:
+def test_the_break_fails_its_check_for_its_reason_and_the_revert_restores_the_tree(tree: Path, break_id: str) -> None:
     found = read_break(break_id)
+    before = touched(tree, found.patch)
     applied = git_apply(tree, found.patch)
     assert applied.returncode == 0, f"{break_id}.patch no longer applies: {applied.stderr}"
     try:
         forget_bytecode(tree, found.patch)
-        status, output = run_check(tree, found.check)
+        broken = run_check(tree, found.check)
     finally:
         reverted = git_apply(tree, found.patch, "-R")
         forget_bytecode(tree, found.patch)
+
     assert reverted.returncode == 0, reverted.stderr
-    assert status == FAILED, f"with {break_id} applied, {found.check} did not fail (exit {status}):\n{output[-3000:]}"
-    assert found.reason in output, f"{found.check} failed, but not for the reason {found.reason!r}:\n{output[-4000:]}"
+    # Byte for byte the tree the check passes on (the next test): the fix is the revert.
+    assert touched(tree, found.patch) == before, f"reverting {break_id}.patch did not restore the files"
+    assert broken.status == FAILED, f"with {break_id} applied, {found.check} did not fail:\n{broken.output}"
+    assert any(found.reason in message for message in broken.failures), (
+        f"{found.check} failed, but not for the reason {found.reason!r}: {broken.failures}"
+    )
 
-    status, output = run_check(tree, found.check)
 
-    assert status == PASSED, f"with {break_id} reverted, {found.check} does not pass:\n{output[-3000:]}"
-    assert " passed" in output, f"{found.check} did not really run:\n{output[-2000:]}"
-    assert " skipped" not in output, f"{found.check} was skipped, not run:\n{output[-2000:]}"
+@pytest.mark.e2e
+def test_every_check_passes_with_no_break_applied(tree: Path) -> None:
+    """The other half of each break: without it (before it, and after its revert, which restores the same bytes)
+    its check passes. One pytest run for all the checks: eleven runs would add half a minute for the same answer."""
+    checks = [read_break(break_id).check for break_id in break_ids()]
+
+    fixed = run_check(tree, *checks)
+
+    assert fixed.status == PASSED, f"a check fails with no break applied:\n{fixed.output}"
+    # A node id that selects nothing is an error (exit 4); a skipped check would be a check that did not happen.
+    assert len(fixed.cases) >= len(checks), fixed.output
+    assert set(fixed.cases) == {"passed"}, f"not every case of the checks ran and passed: {fixed.cases}"
