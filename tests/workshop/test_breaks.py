@@ -114,9 +114,10 @@ def test_each_patch_applies_to_this_tree(break_id: str) -> None:
 
 
 def git_apply(tree: Path, patch: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    # GIT_CEILING_DIRECTORIES: in the copy (no repository of its own) git must not find one above it and apply
-    # the patch relative to that one's root.
-    env = os.environ | {"GIT_CEILING_DIRECTORIES": str(tree.parent)}
+    # In the copy (no repository of its own) git must not find one above it, or be pointed at one (GIT_DIR in a
+    # hook), and apply the patch relative to that one's root.
+    env = {k: v for k, v in os.environ.items() if k not in {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"}}
+    env["GIT_CEILING_DIRECTORIES"] = str(tree.parent)
     return subprocess.run(
         ["git", "apply", *args, str(patch)], cwd=tree, env=env, capture_output=True, text=True, check=False
     )
@@ -135,7 +136,7 @@ def tree_files(root: Path) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     copy = tmp_path_factory.mktemp("breaks") / "tree"
     for rel in tree_files(ROOT):
         (copy / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -157,7 +158,9 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=False,
     )
     assert synced.returncode == 0, synced.stderr[-3000:]
-    return copy
+    yield copy
+    # Hundreds of megabytes (the environment's packages, linked or copied from uv's cache): not kept for later.
+    shutil.rmtree(copy, ignore_errors=True)
 
 
 def forget_bytecode(tree: Path, patch: Path) -> None:
