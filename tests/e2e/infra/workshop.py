@@ -7,10 +7,11 @@ A lab's fenced blocks say by their info string who runs them:
     ```sh check     a break's check (pytest …): tests/workshop/test_breaks.py runs it, break applied and not
     ```sh cluster   needs a Kubernetes cluster (kubectl against it, tilt): not run by any test
 
-The first `sh` block is the lab's prelude (where the suite is: `${GW:-http://127.0.0.1:8080}` and friends,
+The `sh` block that sets `IDP=${IDP:-…}` is the lab's prelude (where the suite is, `${GW:-…}` and friends,
 and its helpers); it runs before every segment. A `sh` block holding only `make reset` / `make up …` lines
 starts a segment: the blocks after it run against a suite in that mode (`MESH=1`: with the local mesh), which
-the test provides instead of running `make up`.
+the test provides instead of running `make up`. A *cluster* lab has no `make up`: its `sh` blocks render
+manifests locally and run without a suite (tests/test_workshop.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ WORKSHOP = Path(__file__).parents[3] / "docs" / "workshop"
 #: The info strings a lab's shell blocks may carry (anything else shell-like is refused by the tests).
 KINDS = ("sh", "sh browser", "sh check", "sh cluster")
 FENCE = re.compile(r"^```(\S.*)?$")
+PRELUDE_MARK = "IDP=${IDP:-"
 START = re.compile(r"^make (reset|up)\b(.*)$")
 #: Programs that need a cluster: only in `sh cluster` blocks (`kubectl kustomize` renders locally and may run).
 CLUSTER_ONLY = re.compile(r"\b(tilt\b|kubectl (?!kustomize\b))")
@@ -40,7 +42,8 @@ class Suite:
 
 @dataclass
 class Segment:
-    suite: Suite
+    #: None: a *cluster* lab's local steps (rendering manifests), which need no running suite.
+    suite: Suite | None
     line: int
     blocks: list[Block] = field(default_factory=list)
 
@@ -112,14 +115,17 @@ def start_of(block: Block) -> Suite | None:
 def read_lab(path: Path) -> Lab:
     text = path.read_text()
     blocks = shell_blocks(path)
-    prelude = blocks[0] if blocks and start_of(blocks[0]) is None else None
+    prelude = next((block for block in blocks if PRELUDE_MARK in block.code), None)
     segments: list[Segment] = []
-    for block in blocks[1 if prelude else 0 :]:
+    for block in (block for block in blocks if block is not prelude):
         suite = start_of(block)
         if suite is not None:
             segments.append(Segment(suite, block.line))
         else:
-            assert segments, f"{path.name}:{block.line}: a command before any `make up`"
+            if not segments:
+                # Only a *cluster* lab has local steps that need no suite: a lab's others follow a `make up`.
+                assert "*cluster*" in text[:400], f"{path.name}:{block.line}: a command before any `make up`"
+                segments.append(Segment(None, block.line))
             segments[-1].blocks.append(block)
     return Lab(path, text, prelude, segments, fences(text))
 
