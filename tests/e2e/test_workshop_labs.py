@@ -10,6 +10,7 @@ room full of people.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,40 +19,37 @@ from tests.e2e.infra.client import SuiteClient
 from tests.e2e.infra.doc_shell import run_blocks
 from tests.e2e.infra.matrix import PHANTOM_CACHE_SECONDS
 from tests.e2e.infra.otlp import TracedSuite
-from tests.e2e.infra.workshop import Lab, Segment, labs
+from tests.e2e.infra.workshop import Lab, Segment, fixture_of, labs
 
 REPO = Path(__file__).parents[2]
-#: Which suite fixture runs a segment: the first whose variable the segment uses, else the mode's plain suite.
-NEEDS = (("$TRACES", "traced_suite"), ("$WEB", "web_suite"))
-#: The fixtures' parameters (tests/e2e/conftest.py): a lab asking for another combination fails here.
-WEB_MODES = ("passthrough", "phantom")
-TRACED = {"passthrough": "local-receiver"}
 
 
-def fixture_of(segment: Segment) -> tuple[str, str]:
-    """(fixture, its parameter) for a segment."""
-    if segment.suite is None:
-        return "", ""  # a cluster lab's local rendering: tests/test_workshop.py runs it
-    if segment.suite.mesh:
-        return "mesh_suite", segment.suite.mode
-    for variable, fixture in NEEDS:
-        if variable in segment.code:
-            if fixture == "traced_suite":
-                assert segment.suite.mode in TRACED, f"no traced suite in {segment.suite.mode}"
-                return fixture, TRACED[segment.suite.mode]
-            assert segment.suite.mode in WEB_MODES, f"no web suite in {segment.suite.mode}"
-            return fixture, segment.suite.mode
-    return "moded_suite", segment.suite.mode
+def cases(fixture: str, param: str) -> list[pytest.ParameterSet]:
+    """The lab segments that run on `fixture` with `param` (infra/workshop.py's `fixture_of`)."""
+    return [
+        pytest.param(lab, segment, id=f"{lab.name}:{segment.line}")
+        for lab in labs()
+        for segment in lab.segments
+        if fixture_of(segment) == (fixture, param) and segment.blocks
+    ]
 
 
-def cases(fixture: str) -> list[pytest.ParameterSet]:
-    found = []
-    for lab in labs():
-        for segment in lab.segments:
-            if fixture_of(segment)[0] == fixture and segment.blocks:
-                param = fixture_of(segment)[1]
-                found.append(pytest.param(param, lab, segment, id=f"{lab.name}:{segment.line}"))
-    return found
+#: The (fixture, parameter) pairs a test below runs segments on.
+COVERED: set[tuple[str, str]] = set()
+
+
+def labs_on(fixture: str, param: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Run the test once per segment on the e2e suite `fixture[param]`. Two parametrizations, not one: the
+    suite's stays session-scoped (one value, so the shared session suite of that mode is reused across this
+    and the other modules), the segments' is function-scoped. In one call the segments' values would be
+    session-scoped too, and pytest would tear the suite down and start it again for every segment."""
+    COVERED.add((fixture, param))
+
+    def wrap(test: Callable[..., None]) -> Callable[..., None]:
+        test = pytest.mark.parametrize(("lab", "segment"), cases(fixture, param), scope="function")(test)
+        return pytest.mark.parametrize(fixture, [param], indirect=True)(test)
+
+    return wrap
 
 
 def env_of(s: SuiteClient) -> dict[str, str]:
@@ -78,22 +76,48 @@ def run_segment(lab: Lab, segment: Segment, env: dict[str, str]) -> None:
     assert [(b.line, out) for b, out in zip(blocks, outputs, strict=True)] == [(b.line, b.expect) for b in blocks]
 
 
-@pytest.mark.parametrize(("moded_suite", "lab", "segment"), cases("moded_suite"), indirect=["moded_suite"])
-def test_a_lab_runs_as_written(moded_suite: SuiteClient, lab: Lab, segment: Segment) -> None:
+def test_every_lab_segment_has_a_test_here() -> None:
+    """A lab that names a mode (or the mesh, the web UI, traces) no test below runs fails here."""
+    wanted = {fixture_of(segment) for lab in labs() for segment in lab.segments if segment.suite is not None}
+    assert wanted <= COVERED, sorted(wanted - COVERED)
+
+
+@labs_on("moded_suite", "trust")
+def test_the_labs_in_trust(moded_suite: SuiteClient, lab: Lab, segment: Segment) -> None:
     run_segment(lab, segment, env_of(moded_suite))
 
 
-@pytest.mark.parametrize(("mesh_suite", "lab", "segment"), cases("mesh_suite"), indirect=["mesh_suite"])
-def test_a_mesh_lab_runs_as_written(mesh_suite: SuiteClient, lab: Lab, segment: Segment) -> None:
+@labs_on("moded_suite", "passthrough")
+def test_the_labs_in_passthrough(moded_suite: SuiteClient, lab: Lab, segment: Segment) -> None:
+    run_segment(lab, segment, env_of(moded_suite))
+
+
+@labs_on("moded_suite", "reissue")
+def test_the_labs_in_reissue(moded_suite: SuiteClient, lab: Lab, segment: Segment) -> None:
+    run_segment(lab, segment, env_of(moded_suite))
+
+
+@labs_on("moded_suite", "extract")
+def test_the_labs_in_extract(moded_suite: SuiteClient, lab: Lab, segment: Segment) -> None:
+    run_segment(lab, segment, env_of(moded_suite))
+
+
+@labs_on("moded_suite", "phantom")
+def test_the_labs_in_phantom(moded_suite: SuiteClient, lab: Lab, segment: Segment) -> None:
+    run_segment(lab, segment, env_of(moded_suite))
+
+
+@labs_on("mesh_suite", "passthrough")
+def test_the_labs_with_the_mesh(mesh_suite: SuiteClient, lab: Lab, segment: Segment) -> None:
     run_segment(lab, segment, env_of(mesh_suite))
 
 
-@pytest.mark.parametrize(("web_suite", "lab", "segment"), cases("web_suite"), indirect=["web_suite"])
-def test_a_web_lab_runs_as_written(web_suite: SuiteClient, lab: Lab, segment: Segment) -> None:
+@labs_on("web_suite", "passthrough")
+def test_the_labs_with_the_web_ui(web_suite: SuiteClient, lab: Lab, segment: Segment) -> None:
     run_segment(lab, segment, env_of(web_suite))
 
 
-@pytest.mark.parametrize(("traced_suite", "lab", "segment"), cases("traced_suite"), indirect=["traced_suite"])
-def test_a_traced_lab_runs_as_written(traced_suite: TracedSuite, lab: Lab, segment: Segment) -> None:
+@labs_on("traced_suite", "local-receiver")
+def test_the_labs_with_traces(traced_suite: TracedSuite, lab: Lab, segment: Segment) -> None:
     client = traced_suite.suite
     run_segment(lab, segment, env_of(client) | {"TRACES": client.processes.config.url("traces")})

@@ -6,6 +6,7 @@ A lab's fenced blocks say by their info string who runs them:
     ```sh browser   needs a person at a browser (`make login`, the web UI): the browser tests cover it
     ```sh check     a break's check (pytest …): tests/workshop/test_breaks.py runs it, break applied and not
     ```sh cluster   needs a Kubernetes cluster (kubectl against it, tilt): not run by any test
+    ```sh doctor    the index's room preparation (make doctor, reset, offline-cache): unit-tested instead
 
 The `sh` block that sets `IDP=${IDP:-…}` is the lab's prelude (where the suite is, `${GW:-…}` and friends,
 and its helpers); it runs before every segment. A `sh` block holding only `make reset` / `make up …` lines
@@ -24,7 +25,7 @@ from tests.e2e.infra.doc_shell import Block, shell_blocks
 
 WORKSHOP = Path(__file__).parents[3] / "docs" / "workshop"
 #: The info strings a lab's shell blocks may carry (anything else shell-like is refused by the tests).
-KINDS = ("sh", "sh browser", "sh check", "sh cluster")
+KINDS = ("sh", "sh browser", "sh check", "sh cluster", "sh doctor")
 FENCE = re.compile(r"^```(\S.*)?$")
 PRELUDE_MARK = "IDP=${IDP:-"
 START = re.compile(r"^make (reset|up)\b(.*)$")
@@ -132,3 +133,27 @@ def read_lab(path: Path) -> Lab:
 
 def labs() -> list[Lab]:
     return [read_lab(path) for path in sorted(WORKSHOP.glob("[0-9][0-9]-*.md"))]
+
+
+#: The e2e fixtures' parameters (tests/e2e/conftest.py) a segment can run on; a lab asking for another
+#: combination fails the tests.
+WEB_MODES = ("passthrough", "phantom")
+TRACED = {"passthrough": "local-receiver"}
+
+
+def fixture_of(segment: Segment) -> tuple[str, str]:
+    """(fixture, its parameter) a segment runs on: the mesh suite with MESH=1; else the traced suite if it
+    reads traces, the web suite if it opens the web UI's URLs, and the mode's plain suite otherwise.
+    ("", "") for a cluster lab's local steps, which tests/test_workshop.py runs without a suite."""
+    if segment.suite is None:
+        return "", ""
+    mode = segment.suite.mode
+    if segment.suite.mesh:
+        return "mesh_suite", mode
+    if "$TRACES" in segment.code:
+        assert mode in TRACED, f"line {segment.line}: the tests run no traced suite in {mode}"
+        return "traced_suite", TRACED[mode]
+    if "$WEB" in segment.code:
+        assert mode in WEB_MODES, f"line {segment.line}: the tests run no web suite in {mode}"
+        return "web_suite", mode
+    return "moded_suite", mode
