@@ -41,9 +41,7 @@ def shell_blocks(page: Path) -> list[Block]:
     return blocks
 
 
-def run_blocks(
-    blocks: list[Block], env: dict[str, str], timeout: float = 120, cwd: Path | None = None
-) -> list[str]:
+def run_blocks(blocks: list[Block], env: dict[str, str], timeout: float = 120, cwd: Path | None = None) -> list[str]:
     """Each block's output, stripped, from one bash session (in `cwd`: the labs run `make` targets)."""
     for tool in ("bash", "curl", "jq", "python3"):
         assert shutil.which(tool), f"the page's commands need {tool}"
