@@ -4,9 +4,9 @@ It deletes what `make up` left in its run directory (`.run/` by default): the SQ
 sessions, identity's users, keys and revocations), the logs, the mail sink's Maildir, the generated client
 secrets (`dev-secrets.env`), the local mesh's PKI, Envoy configs and sockets (`mesh/`), and a private
 PostgreSQL's data directory (`postgres/`). It keeps `k8s-tls/` (`make k8s-dev-tls`: a cluster's Secret was
-made from it). It stops nothing: while a `make up` runs from that directory (its pid file names a live
-process) it refuses and says so. Databases on a PostgreSQL server need no reset: `make up DB=postgres`
-drops and creates them at every start (devstack/postgres.py).
+made from it) and `k8s-tools/` (the k8s tests' kubectl). It stops nothing: while a `make up` runs from that
+directory (its pid file names a live process) it refuses and says so. Databases on a PostgreSQL server need no
+reset: `make up DB=postgres` drops and creates them at every start (devstack/postgres.py).
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from pathlib import Path
 
 #: Written by `devstack up` while it runs (cli.py), removed when it stops.
 PID_FILE = "devstack.pid"
-#: Kept by a reset: not run state of `make up` (scripts/k8s-dev-tls).
-KEEP = frozenset({"k8s-tls"})
+#: Kept by a reset: not run state of `make up` — the cluster's development TLS (scripts/k8s-dev-tls) and the
+#: kubectl the k8s tests fetched (tests/k8s/tools.py).
+KEEP = frozenset({"k8s-tls", "k8s-tools"})
 
 
 def running_pid(run_dir: Path) -> int | None:
@@ -63,7 +64,7 @@ def reset(run_dir: Path) -> tuple[int, list[str]]:
             entry.unlink()
     if not removed:
         return 0, [f"{run_dir}/ holds no run state: nothing to reset"]
-    kept = [name for name in KEEP if (run_dir / name).exists()]
+    kept = sorted(name for name in KEEP if (run_dir / name).exists())
     return 0, [
         f"deleted from {run_dir}/: {' '.join(removed)}",
         *([f"kept: {' '.join(kept)}"] if kept else []),
