@@ -34,6 +34,31 @@ chromium: ## Debian's chromium for the browser tests, installed when missing (as
 		if [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then apt-get install -y chromium; \
 		else echo "the browser tests need Debian's chromium: sudo apt-get install -y chromium" >&2; exit 1; fi; }
 
+.PHONY: doctor
+doctor: install ## Is this machine ready? Python, uv, curl, jq, Envoy, free ports, Chromium, PostgreSQL (docs/workshop)
+	@uv run --no-sync devstack doctor
+
+.PHONY: reset
+reset: install ## Delete the run state of `make up` (.run/: databases, secrets, keys, mesh PKI) for a clean start
+	@uv run --no-sync devstack reset $(if $(RUN_DIR),--run-dir $(RUN_DIR),)
+
+.PHONY: offline-cache
+offline-cache: ## Fill CACHE=<dir> with everything `make install` downloads, for rooms without network (docs/workshop)
+	@test -n "$(CACHE)" || { echo "usage: make offline-cache CACHE=<dir>  (then copy <dir> to the room)"; exit 2; }
+	@# uv itself, for machines without it (scripts/ensure-uv installs it with pip)
+	python3 -m pip download --quiet --disable-pip-version-check --dest "$(CACHE)/pip" "uv==$$(uv --version | cut -d' ' -f2)"
+	@# Every locked package and the build backend, synced into a throw-away environment: all land in the cache.
+	UV_CACHE_DIR="$(abspath $(CACHE))/uv" UV_PROJECT_ENVIRONMENT="$(abspath $(CACHE))/probe-venv" \
+		uv sync --locked --all-packages
+	rm -rf "$(CACHE)/probe-venv"
+	@echo "copy $(CACHE) to each machine, then: make offline-install CACHE=<that copy>"
+
+.PHONY: offline-install
+offline-install: ## make install from an offline-cache (no network): CACHE=<dir>
+	@test -n "$(CACHE)" || { echo "usage: make offline-install CACHE=<dir made by make offline-cache>"; exit 2; }
+	command -v uv > /dev/null || python3 -m pip install --no-index --find-links "$(CACHE)/pip" uv
+	UV_CACHE_DIR="$(abspath $(CACHE))/uv" UV_OFFLINE=1 $(MAKE) install
+
 .PHONY: test
 test: install chromium ## Lint, type check, dependency check, then every test: unit and end-to-end (SQLite and PostgreSQL)
 	uv run --no-sync ruff check .
@@ -69,8 +94,8 @@ fmt: install ## Format and autofix
 	uv run --no-sync ruff check --fix .
 
 .PHONY: rotate-keys
-rotate-keys: ## Rotate identity's signing key on a running `make up` (publish-first)
-	uv run --no-sync devstack rotate-keys
+rotate-keys: ## Rotate identity's signing key on a running `make up` (publish-first); IDP=, RUN_DIR= for another run
+	uv run --no-sync devstack rotate-keys $(if $(IDP),--identity $(IDP),) $(if $(RUN_DIR),--run-dir $(RUN_DIR),)
 
 .PHONY: mesh
 mesh: install ## Generate the Istio components and the local sidecar configs + dev PKI from mesh/policy.yaml

@@ -25,6 +25,8 @@ Layout — this file holds fixture wiring only; helpers live in `infra/`; one fi
     test_web_ui.py          the web UI in Debian's Chromium (Playwright): sign in, share, a readable 403, no token
                             ever reaches the browser, the session cookie's flags, CSRF
     test_traces.py          one trace across every hop of a share, auth facts on each, no token anywhere
+    test_workshop_labs.py   every local command of docs/workshop/'s labs, on the suites above (infra/workshop.py)
+    test_reset.py           `make reset` refuses while `devstack up` runs from the run directory, cleans after it
 
 `suite` runs the default mode on SQLite and PostgreSQL; `moded_suite` runs each built mode on SQLite;
 `mesh_suite` runs each mode with the local mesh (Envoy sidecars, mTLS, the peer policy) on SQLite.

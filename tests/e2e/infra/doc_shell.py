@@ -41,13 +41,19 @@ def shell_blocks(page: Path) -> list[Block]:
     return blocks
 
 
-def run_blocks(blocks: list[Block], env: dict[str, str], timeout: float = 120) -> list[str]:
-    """Each block's output, stripped, from one bash session."""
+def run_blocks(blocks: list[Block], env: dict[str, str], timeout: float = 120, cwd: Path | None = None) -> list[str]:
+    """Each block's output, stripped, from one bash session (in `cwd`: the labs run `make` targets)."""
     for tool in ("bash", "curl", "jq", "python3"):
         assert shutil.which(tool), f"the page's commands need {tool}"
     script = "set -euo pipefail\n" + "".join(f"echo '{MARKER}'\n{block.code}\n" for block in blocks)
     done = subprocess.run(
-        ["bash", "-c", script], env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, check=False
+        ["bash", "-c", script],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=cwd,
     )
     assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
     chunks = done.stdout.split(f"{MARKER}\n")[1:]

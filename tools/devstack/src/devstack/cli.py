@@ -16,9 +16,10 @@ import httpx
 
 from authz import Mode
 from authz.modes import service_mode
-from devstack import postgres
+from devstack import doctor, postgres, reset
 from devstack.ports import free_block, is_free
 from devstack.registry import load_services
+from devstack.reset import PID_FILE
 from devstack.suite import DEFAULT_MODE, MODES, Suite, SuiteConfig, SuiteError, secret_env_name
 from gateway.modes import gateway_mode
 
@@ -175,6 +176,9 @@ def up(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: stopping.set())
     (config.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    # While this runs, `make reset` refuses to delete the run directory under it (devstack/reset.py).
+    pid_file = config.run_dir / PID_FILE
+    pid_file.write_text(f"{os.getpid()}\n")
     try:
         with _databases(args, config) as (urls, databases):
             config.database_urls = urls
@@ -190,6 +194,8 @@ def up(args: argparse.Namespace) -> int:
     except (SuiteError, RuntimeError) as e:
         print(f"Cannot start: {e}", file=sys.stderr)
         return 1
+    finally:
+        pid_file.unlink(missing_ok=True)
     print("\nstopped.", flush=True)
     return 0
 
@@ -252,6 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     p_rot.add_argument("--identity", default="http://127.0.0.1:9000")
     p_rot.add_argument("--run-dir", type=Path, default=RUN_DIR)
     p_rot.set_defaults(func=rotate_keys)
+    p_doc = sub.add_parser("doctor", help="is this machine ready? Python, uv, ports, Envoy, curl, jq, Chromium, ...")
+    p_doc.set_defaults(func=lambda _: doctor.main())
+    p_reset = sub.add_parser("reset", help="delete the run state (databases, secrets, mesh PKI) unless a suite runs")
+    p_reset.add_argument("--run-dir", type=Path, default=RUN_DIR)
+    p_reset.set_defaults(func=lambda a: reset.main(["--run-dir", str(a.run_dir)]))
     args = parser.parse_args(argv)
     return args.func(args)
 
