@@ -28,9 +28,11 @@ BREAKS = ROOT / "docs" / "workshop" / "breaks"
 INDEX = BREAKS / "README.md"
 #: The fields of a break's page: `- **Check:** `<node id>``.
 FIELD = re.compile(r"^- \*\*(Lab|Kind|Check|Reason):\*\* (.+)$", re.MULTILINE)
-#: A row of the index's table: `| 01 | [`id`](id.md) | patch | `check` | reason |`.
+#: A row of the index's table: `| [01](../01-lab.md) | [`id`](id.md) | patch | `check` | reason |`.
 ROW = re.compile(
-    r"^\| *(\d+) *\| *\[`([a-z0-9-]+)`\]\(([^)]+)\) *\| *(\w+) *\| *`([^`]+)` *\| *(.+?) *\|$", re.MULTILINE
+    r"^\| *\[(\d+)\]\(\.\./\1-[a-z0-9-]+\.md\) *"
+    r"\| *\[`([a-z0-9-]+)`\]\(([^)]+)\) *\| *(\w+) *\| *`([^`]+)` *\| *(.+?) *\|$",
+    re.MULTILINE,
 )
 #: pytest's exit codes: 0 all passed, 1 some failed; anything else (usage error, nothing collected) is no verdict.
 PASSED, FAILED = 0, 1
@@ -99,7 +101,10 @@ def test_each_page_names_its_lab_check_and_reason_as_the_index_does(break_id: st
     assert f"def {name.split('::')[-1].split('[')[0]}(" in test_file.read_text(), f"{break_id}: no {name} in {path}"
     [row] = [row for row in ROW.findall(INDEX.read_text()) if row[1] == break_id]
     lab, _, _, kind, check, reason = row
-    assert found.lab.startswith(f"{lab},"), (found.lab, lab)
+    assert found.lab.startswith(f"[{lab},"), (found.lab, lab)
+    lab_page = re.search(r"\]\((\.\./[^)]+)\)$", found.lab)
+    assert lab_page, f"{break_id}: the Lab field does not link its lab's page"
+    assert (BREAKS / lab_page.group(1)).is_file(), f"{break_id}: no lab page {lab_page.group(1)}"
     assert (kind, check, reason) == (found.kind, found.check, found.reason), "the index and the page disagree"
 
 
