@@ -137,6 +137,7 @@ def suite(db: str, *, mesh: bool = False, mode: str = Mode.PASSTHROUGH.value) ->
             reminders_interval_seconds=0,
             mesh=mesh,
             web=False,  # no browser here: the web UI would only take a core
+            extra_env=procs.TRACING_OFF,
         )
         yield stack.enter_context(Suite(config))
 
