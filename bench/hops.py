@@ -324,9 +324,9 @@ async def service_rows(s: Suite, floor_url: str, hop_url: str, fpids: dict[str, 
              Case(f"gateway ({db}): whoami, cache hit", f"{gateway}/api/{FLOOR_UPSTREAM}/whoami", alice, "gateway")),
             (Case(f"bare hop ({db} pass): list of 50", f"{hop}?limit={PAGE}", alice, "hop"),
              Case(f"gateway ({db}): list of 50", f"{gateway}/api/{FLOOR_UPSTREAM}?limit={PAGE}", alice, "gateway")),
-            (Case(f"bare hop ({db} pass): whoami", f"{hop}/whoami", alice, "hop"),
+            (Case(f"bare hop ({db} pass): whoami, again", f"{hop}/whoami", alice, "hop"),
              Case(f"gateway → todos ({db}): whoami", f"{gateway}/api/todos/whoami", alice, "gateway")),
-            (Case(f"bare hop ({db} pass): list of 50", f"{hop}?limit={PAGE}", alice, "hop"),
+            (Case(f"bare hop ({db} pass): list of 50, again", f"{hop}?limit={PAGE}", alice, "hop"),
              Case(f"gateway → todos ({db}): GET /todos, 50", f"{gateway}/api/todos?limit={PAGE}", alice, "gateway")),
         ]  # fmt: skip
     rows: list[Row] = []
