@@ -256,7 +256,10 @@ async def compare(floor: Case, part: Case, pids: dict[str, int], seconds: float,
     land on one side only; short windows taken in turn and a median make the ratio far steadier (the
     spread before and after: docs/performance.md)."""
     window = seconds / (2 * rounds)
-    sides = {floor.name: (floor, Result(floor.name), []), part.name: (part, Result(part.name), [])}
+    sides: dict[str, tuple[Case, Result, list[dict[str, float]]]] = {
+        floor.name: (floor, Result(floor.name), []),
+        part.name: (part, Result(part.name), []),
+    }
     connector = lambda: aiohttp.TCPConnector(limit=CONCURRENCY, keepalive_timeout=60)  # noqa: E731
     async with (
         aiohttp.ClientSession(connector=connector()) as floor_session,
