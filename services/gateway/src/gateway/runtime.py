@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -18,8 +19,11 @@ class Runtime:
 
     Nothing here depends on the mode but the `EdgeMode` object, chosen from the registry in `start`."""
 
-    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None) -> None:
+    def __init__(
+        self, settings: Settings, transport: httpx.AsyncBaseTransport | None, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.settings = settings
+        self._clock = clock
         self._transport = transport
         self.verifiers: dict[str, authz.TokenVerifier] = {}
         self.edge_clients = frozenset(settings.edge_clients)
@@ -81,7 +85,7 @@ class Runtime:
         verified for the routed service, and a user's own token from an edge client — never a service's
         token, a delegated one, or another client's."""
         jwt = await self.mode.admit(token)
-        now = time.time()
+        now = self._clock()
         principal = self._admitted.get((service, jwt), now)
         if principal is None:
             claims = await verifier.verify(jwt)
