@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import aiohttp
 import yarl
@@ -41,8 +41,9 @@ class UpstreamFailed(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True)
-class UpstreamResponse:
+class UpstreamResponse(NamedTuple):
+    """The service's answer, as the gateway passes it on (a NamedTuple, like gateway.boundary.Route)."""
+
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
