@@ -75,19 +75,21 @@ def sample_todos(n: int = 50) -> list[dict[str, Any]]:
 
 
 def service_app() -> FastAPI:
-    """todos' two benched endpoints, bare."""
+    """todos' two benched endpoints, bare: under `/todos` (what the bare hop forwards to) and again under
+    `/floor` (where the gateway routes `/api/floor/…`: bench/hops.py puts it in front of this app too)."""
     app = FastAPI()
     rows = sample_todos()
 
-    @app.get("/todos/whoami")
     def whoami() -> dict[str, Any]:
         return dict(WHOAMI)
 
-    @app.get("/todos")
     def read_todos() -> TodosOut:
         # Validated per request from plain rows, as todos validates its ORM rows into TodoPublic.
         return TodosOut(data=[TodoOut.model_validate(r) for r in rows], count=len(rows))
 
+    for prefix in ("/todos", "/floor"):
+        app.get(f"{prefix}/whoami")(whoami)
+        app.get(prefix)(read_todos)
     return app
 
 

@@ -45,6 +45,7 @@ import aiohttp
 import uvloop
 
 from authz import Mode
+from bench.procs import TRACING_OFF
 from bench.tokens import copies_of
 from devstack.ports import free_ports
 from devstack.suite import DEFAULT_MODE, MODES, Suite, SuiteConfig
@@ -422,6 +423,7 @@ def main() -> None:
                 mode=mode,
                 reminders_interval_seconds=0,
                 web=False,  # no browser here: the web UI would only take a core
+                extra_env=TRACING_OFF,
             )
             print(f"starting the suite ({mode}) ...", flush=True)
             with Suite(config) as suite:

@@ -1,20 +1,25 @@
 """Every hop against its floor, measured in the same run: CPU per request first, throughput as a ratio.
 
-    uv run --no-sync python -m bench.hops [--seconds 4] [--db sqlite|postgres|both] [--mesh] [--quick]
+    uv run --no-sync python -m bench.hops [--seconds 4] [--rounds 3] [--db sqlite|postgres|both]
+                                          [--part todos|gateway|all]
 
-Starts the suite (devstack.Suite, passthrough, free loopback ports) and, beside it, the floors of
-bench/floors.py: a bare FastAPI app with todos' two endpoints (sync `def`s, same JSON) and a bare aiohttp
-forwarding hop in front of it, all under devstack's uvicorn command (uvloop, httptools). Then, for each
-case, 1 s of warm-up and `--seconds` of load (16 requests in flight, one aiohttp client in this process):
+Starts the suite (devstack.Suite, passthrough, free loopback ports, tracing off) and, beside it, the floors
+of bench/floors.py: a bare FastAPI app with todos' two endpoints (sync `def`s, same JSON) and a bare aiohttp
+forwarding hop in front of it, all under devstack's uvicorn command (uvloop, httptools). Each comparison
+takes its floor and its part in turn: half a second of warm-up each, then `--rounds` rounds of short
+windows (floor, part, part, floor; `--seconds` per side in all), 16 requests in flight from one aiohttp
+client in this process, and each process's median CPU per request over the windows (`compare`):
 
 - `GET /todos/whoami` direct: the floor, and todos with one client-credentials token (cache hit);
 - `GET /todos` (50 of alice's todos, from the database) direct: the floor, and todos with alice's token;
-- the same two through a hop: the bare hop in front of the floor, the gateway in front of todos.
+- the same two through a hop: the bare hop in front of the floor service against the gateway in front of
+  the same floor service (`/api/floor/…`, an extra upstream of the suite's gateway, alice's edge token
+  verified as for todos) — the gateway's own cost — and against the gateway in front of todos.
 
 Each row shows the CPU per request of the process under test (and of its upstream for the hop rows),
-read from /proc/<pid>/stat over the timed window, and its throughput as a ratio to the floor's in the
-same run. `--mesh` runs the gateway rows again with the local mesh (Envoy sidecars) and adds the sidecars'
-CPU per request. Loopback only, bounded in time.
+read from /proc/<pid>/stat over the timed windows, and its throughput as a ratio to the floor's in the
+same run. `--part gateway --db sqlite --seconds 3` is the quick check of the gateway alone (about 40 s).
+`mesh_rows` (in `make bench`) runs the gateway path again with the local mesh. Loopback only, bounded in time.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import tempfile
 import time
 import uuid
@@ -46,6 +52,12 @@ DATABASES = ("identity", "todos", "reminders", "shares")
 WARMUP_SECONDS = 1.0
 CONCURRENCY = 16
 PAGE = 50
+#: Alternating windows per comparison (bench.hops.compare).
+ROUNDS = 3
+#: What `--part` can choose: todos against the floor service, the gateway against the bare hop.
+PARTS = ("todos", "gateway")
+#: The floor service's name behind the gateway (an extra upstream: `/api/floor/…`), taking edge tokens for todos.
+FLOOR_UPSTREAM = "floor"
 PG_ADMIN_URL = os.environ.get("TODO_SUITE_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -125,7 +137,9 @@ def postgres_databases() -> Iterator[dict[str, str]]:
 
 
 @contextmanager
-def suite(db: str, *, mesh: bool = False, mode: str = Mode.PASSTHROUGH.value) -> Iterator[Suite]:
+def suite(db: str, *, mesh: bool = False, mode: str = Mode.PASSTHROUGH.value, floor_url: str | None = None
+          ) -> Iterator[Suite]:  # fmt: skip
+    """The suite (no web UI, tracing off); with `floor_url`, the gateway also routes `/api/floor/…` there."""
     with ExitStack() as stack:
         run_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-hops-")))
         urls = stack.enter_context(postgres_databases()) if db == "postgres" else {}
@@ -137,6 +151,8 @@ def suite(db: str, *, mesh: bool = False, mode: str = Mode.PASSTHROUGH.value) ->
             reminders_interval_seconds=0,
             mesh=mesh,
             web=False,  # no browser here: the web UI would only take a core
+            extra_env=procs.TRACING_OFF,
+            extra_upstreams={FLOOR_UPSTREAM: (floor_url, "todos")} if floor_url else {},
         )
         yield stack.enter_context(Suite(config))
 
@@ -221,34 +237,104 @@ def print_mesh(rows: list[MeshRow]) -> None:
               f"p99 {m.p99_ms - base.p99_ms:+.2f} ms")  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Case:
+    """One side of a comparison: what to request, with which token, and whose CPU is the figure."""
+
+    name: str
+    url: str
+    token: str | None
+    subject: str
+
+
+async def compare(floor: Case, part: Case, pids: dict[str, int], seconds: float, rounds: int) -> tuple[Row, Row]:
+    """A part against its floor in alternating windows: `rounds` rounds of floor, part, part, floor (ABBA,
+    so a drift in the machine's load over the rounds falls on both alike), `seconds / rounds` per window
+    and side; each process's CPU per request is the median over the windows, the rate the total's.
+
+    On a machine shared with other work a single long window per side lets a burst of someone else's work
+    land on one side only; short windows taken in turn and a median make the ratio far steadier (the
+    spread before and after: docs/performance.md)."""
+    window = seconds / (2 * rounds)
+    sides: dict[str, tuple[Case, Result, list[dict[str, float]]]] = {
+        floor.name: (floor, Result(floor.name), []),
+        part.name: (part, Result(part.name), []),
+    }
+    connector = lambda: aiohttp.TCPConnector(limit=CONCURRENCY, keepalive_timeout=60)  # noqa: E731
+    async with (
+        aiohttp.ClientSession(connector=connector()) as floor_session,
+        aiohttp.ClientSession(connector=connector()) as part_session,
+    ):
+        sessions = {floor.name: floor_session, part.name: part_session}
+
+        async def measure(case: Case, span: float, record: bool) -> None:
+            fixed = bearer(case.token) if case.token else {}
+            before = procs.sample(pids)
+            result = await drive(sessions[case.name], case.url, lambda: fixed, concurrency=CONCURRENCY,
+                                 seconds=span, cap=10**9)  # fmt: skip
+            after = procs.sample(pids)
+            if result.errors:
+                raise RuntimeError(f"{case.name}: {result.errors} requests failed")
+            if record:
+                _, total, windows = sides[case.name]
+                total.requests += result.requests
+                total.seconds += result.seconds
+                total.latencies += result.latencies
+                n = max(result.requests, 1)
+                windows.append({k: (after[k] - before[k]) / n * 1e6 for k in after if k in before})
+
+        for case in (floor, part):
+            await measure(case, WARMUP_SECONDS / 2, record=False)
+        for _ in range(rounds):
+            for case in (floor, part, part, floor):
+                await measure(case, window, record=True)
+    rows = []
+    for case, result, windows in sides.values():
+        cpu = {k: statistics.median(w[k] for w in windows) for k in windows[0]}
+        rows.append(Row(case.name, result, cpu, subject=case.subject))
+    floor_row, part_row = rows
+    part_row.floor = floor_row
+    return floor_row, part_row
+
+
 async def service_rows(s: Suite, floor_url: str, hop_url: str, fpids: dict[str, int], seconds: float,
-                       db: str) -> list[Row]:  # fmt: skip
+                       db: str, rounds: int = ROUNDS, parts: tuple[str, ...] = PARTS) -> list[Row]:  # fmt: skip
     pids = {"todos": s.pid("todos"), "gateway": s.pid("gateway"), **fpids}
     token_url = f"{s.url('identity')}/token"
     (service_token,) = await mint(token_url, s.secrets["reminders"], 1)
     alice = await password_token(token_url, "alice")
     await seed_todos(s.url("gateway"), alice, PAGE)
     todos, gateway = s.url("todos"), s.url("gateway")
-    rows = []
     # The floors get the same requests, Authorization header included (the same bytes to parse and forward);
     # they just do nothing with it.
-    f_who = await load(f"floor ({db} pass): whoami", f"{floor_url}/todos/whoami", service_token, pids, seconds)
-    f_who.subject = "floor"
-    t_who = await load(f"todos ({db}): whoami, cache hit", f"{todos}/todos/whoami", service_token, pids, seconds)
-    t_who.subject, t_who.floor = "todos", f_who
-    f_list = await load(f"floor ({db} pass): list of 50", f"{floor_url}/todos?limit={PAGE}", alice, pids, seconds)
-    f_list.subject = "floor"
-    t_list = await load(f"todos ({db}): GET /todos, 50", f"{todos}/todos?limit={PAGE}", alice, pids, seconds)
-    t_list.subject, t_list.floor = "todos", f_list
-    h_who = await load(f"bare hop ({db} pass): whoami", f"{hop_url}/api/todos/whoami", alice, pids, seconds)
-    h_who.subject = "hop"
-    g_who = await load(f"gateway ({db}): whoami, cache hit", f"{gateway}/api/todos/whoami", alice, pids, seconds)
-    g_who.subject, g_who.floor = "gateway", h_who
-    h_list = await load(f"bare hop ({db} pass): list of 50", f"{hop_url}/api/todos?limit={PAGE}", alice, pids, seconds)
-    h_list.subject = "hop"
-    g_list = await load(f"gateway ({db}): GET /todos, 50", f"{gateway}/api/todos?limit={PAGE}", alice, pids, seconds)
-    g_list.subject, g_list.floor = "gateway", h_list
-    rows += [f_who, t_who, f_list, t_list, h_who, g_who, h_list, g_list]
+    pairs = []
+    if "todos" in parts:
+        pairs += [
+            (Case(f"floor ({db} pass): whoami", f"{floor_url}/todos/whoami", service_token, "floor"),
+             Case(f"todos ({db}): whoami, cache hit", f"{todos}/todos/whoami", service_token, "todos")),
+            (Case(f"floor ({db} pass): list of 50", f"{floor_url}/todos?limit={PAGE}", alice, "floor"),
+             Case(f"todos ({db}): GET /todos, 50", f"{todos}/todos?limit={PAGE}", alice, "todos")),
+        ]  # fmt: skip
+    if "gateway" in parts:
+        # The gateway's own cost: in front of the same floor service as the bare hop (devstack routes
+        # `/api/floor/…` to it, an extra upstream), so both forward the same answers at the same pace. In
+        # front of todos the gateway runs at todos' slower pace, where each request shares fewer wake-ups
+        # of the loop and costs more CPU for that alone: those rows are the path a client takes, not the
+        # gateway's cost against the hop's.
+        hop = f"{hop_url}/api/todos"
+        pairs += [
+            (Case(f"bare hop ({db} pass): whoami", f"{hop}/whoami", alice, "hop"),
+             Case(f"gateway ({db}): whoami, cache hit", f"{gateway}/api/{FLOOR_UPSTREAM}/whoami", alice, "gateway")),
+            (Case(f"bare hop ({db} pass): list of 50", f"{hop}?limit={PAGE}", alice, "hop"),
+             Case(f"gateway ({db}): list of 50", f"{gateway}/api/{FLOOR_UPSTREAM}?limit={PAGE}", alice, "gateway")),
+            (Case(f"bare hop ({db} pass): whoami, again", f"{hop}/whoami", alice, "hop"),
+             Case(f"gateway → todos ({db}): whoami", f"{gateway}/api/todos/whoami", alice, "gateway")),
+            (Case(f"bare hop ({db} pass): list of 50, again", f"{hop}?limit={PAGE}", alice, "hop"),
+             Case(f"gateway → todos ({db}): GET /todos, 50", f"{gateway}/api/todos?limit={PAGE}", alice, "gateway")),
+        ]  # fmt: skip
+    rows: list[Row] = []
+    for floor, part in pairs:
+        rows += await compare(floor, part, pids, seconds, rounds)
     return rows
 
 
@@ -262,14 +348,14 @@ def print_rows(rows: list[Row]) -> None:
               f"{row.result.ms(99):>7.2f}")  # fmt: skip
 
 
-def run(seconds: float, dbs: list[str]) -> list[Row]:
+def run(seconds: float, dbs: list[str], rounds: int = ROUNDS, parts: tuple[str, ...] = PARTS) -> list[Row]:
     rows: list[Row] = []
     with floors() as (floor_url, hop_url, fpids):
         for db in dbs:
             print(f"starting the suite ({db}) ...", flush=True)
-            with suite(db) as s:
+            with suite(db, floor_url=floor_url) as s:
                 with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                    rows += runner.run(service_rows(s, floor_url, hop_url, fpids, seconds, db))
+                    rows += runner.run(service_rows(s, floor_url, hop_url, fpids, seconds, db, rounds, parts))
                 placement = {n: procs.where(p) for n, p in {"todos": s.pid("todos"), "gateway": s.pid("gateway"),
                                                             **fpids}.items()}  # fmt: skip
         print(
@@ -280,13 +366,18 @@ def run(seconds: float, dbs: list[str]) -> list[Row]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--seconds", type=float, default=4.0, help="timed seconds per side of each comparison")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="alternating floor/part rounds per comparison")
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--part", choices=(*PARTS, "all"), default="all",
+                        help="todos against its floor, the gateway against the bare hop, or both")  # fmt: skip
     args = parser.parse_args()
     t = time.time()
-    rows = run(args.seconds, ["sqlite", "postgres"] if args.db == "both" else [args.db])
+    load_before = os.getloadavg()[0]
+    parts = PARTS if args.part == "all" else (args.part,)
+    rows = run(args.seconds, ["sqlite", "postgres"] if args.db == "both" else [args.db], args.rounds, parts)
     print()
-    print(f"load average {os.getloadavg()[0]:.2f}; {time.time() - t:.0f} s")
+    print(f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; {time.time() - t:.0f} s")
     print_rows(rows)
 
 

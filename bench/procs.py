@@ -20,6 +20,12 @@ from devstack.suite import ACCESS_LOG_DEFAULT, uvicorn_cmd
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
+#: Every process the bench starts runs with tracing off (docs/observability.md: no middleware, no patched
+#: client, no exporter), as the floors have none: a part's row is its own work, not its spans'. Without it a
+#: suite started outside pytest traces every request and exports to the default OTLP endpoint, which nobody
+#: listens on in a bench (several times the gateway's CPU per request, measured: docs/performance.md).
+TRACING_OFF = {"OTEL_SDK_DISABLED": "true"}
+
 
 def cpu_seconds(pid: int) -> float | None:
     """utime + stime of one process (all its threads), in seconds; None if /proc cannot tell."""
@@ -81,7 +87,7 @@ def uvicorn_process(app: str, port: int, env: Mapping[str, str] | None = None) -
     """`app` under devstack's own uvicorn command (uvloop, httptools), on loopback; its pid, stopped at the end."""
     proc = subprocess.Popen(
         uvicorn_cmd(app, port),
-        env={**ACCESS_LOG_DEFAULT, **os.environ, **(env or {})},  # as devstack runs the suite
+        env={**ACCESS_LOG_DEFAULT, **os.environ, **TRACING_OFF, **(env or {})},  # as devstack runs the suite
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=Path(__file__).resolve().parent.parent,  # `bench` importable in the child

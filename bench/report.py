@@ -39,6 +39,8 @@ class Plan:
     phantom_tokens: int
     latency_requests: int
     mesh: bool = True
+    #: Alternating floor/part rounds per comparison (bench.hops.compare).
+    rounds: int = hops.ROUNDS
 
     @classmethod
     def full(cls) -> Plan:
@@ -46,7 +48,7 @@ class Plan:
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(seconds=0.5, dbs=("sqlite",), jwt_n=200, phantom_tokens=20, latency_requests=30)
+        return cls(seconds=0.5, dbs=("sqlite",), jwt_n=200, phantom_tokens=20, latency_requests=30, rounds=1)
 
 
 @dataclass
@@ -87,7 +89,7 @@ def _timed(results: Results, label: str, step: Callable[[], T]) -> T:
 def run(plan: Plan) -> Results:
     t = time.time()
     results = Results(plan, machine(), datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"))
-    results.hops = _timed(results, "hops", lambda: hops.run(plan.seconds, list(plan.dbs)))
+    results.hops = _timed(results, "hops", lambda: hops.run(plan.seconds, list(plan.dbs), plan.rounds))
     hops.print_rows(results.hops)
     results.grants = _timed(results, "grants", lambda: grants.run(max(plan.seconds, 1.0)))
     grants.print_grants(results.grants)

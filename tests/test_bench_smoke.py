@@ -17,27 +17,33 @@ import uvloop
 from bench import procs
 from bench.gateway import Result
 from bench.grants import Grant
-from bench.hops import CONCURRENCY, MeshRow, Row, floors, load
+from bench.hops import CONCURRENCY, Case, MeshRow, Row, compare, floors, load
 from bench.jwt_table import claims, time_one
 from bench.report import Plan, Results
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="CPU per request reads Linux /proc")
 
 
-def _measure() -> tuple[Row, Row, str]:
+def _measure() -> tuple[Row, Row, str, tuple[Row, Row]]:
     with floors() as (service_url, hop_url, pids), asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         direct = runner.run(load("floor", f"{service_url}/todos/whoami", None, pids, 1.0))
         hopped = runner.run(load("hop", f"{hop_url}/api/todos?limit=50", None, pids, 1.0))
-        return direct, hopped, procs.where(pids["hop"])
+        # The alternating windows of a comparison, the floor service against the hop in front of it (under
+        # `/floor`, where the gateway reaches it in the bench).
+        pair = runner.run(compare(Case("floor", f"{service_url}/floor/whoami", None, "floor"),
+                                  Case("hop", f"{hop_url}/api/todos/whoami", None, "hop"), pids, 0.8, 1))  # fmt: skip
+        return direct, hopped, procs.where(pids["hop"]), pair
 
 
 def test_floors_answer_and_a_case_is_measured_per_process() -> None:
     # In a thread of its own, as `make bench` runs it: a loop of its own, whatever this thread holds (the
     # browser tests' sync Playwright keeps an event loop running in pytest's main thread).
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        direct, hopped, where = pool.submit(_measure).result()
+        direct, hopped, where, (floor, hop) = pool.submit(_measure).result()
     assert "cpus" in where
-    for row in (direct, hopped):
+    assert hop.floor is floor
+    assert hop.cpu_ratio is not None
+    for row in (direct, hopped, floor, hop):
         assert row.result.requests > CONCURRENCY
         assert row.result.errors == 0
         assert set(row.cpu_us) == {"floor", "hop"}

@@ -5,6 +5,7 @@ Verify access tokens (JWKS from OIDC discovery, parsed once, refetched on an unk
 with RFC 9457 problem bodies. See libs/authz/README.md.
 """
 
+from authz._bearer import bearer_token_of
 from authz._cache import ExpiringCache
 from authz._canonical import BadTarget, canonical_path, canonical_query, canonical_target
 from authz._client import OAuthClient, OutboundAuthError
@@ -22,6 +23,7 @@ from authz._problems import (
 )
 from authz._settings import AuthzSettings, Mode
 from authz._signed_headers import (
+    IDENTITY_HEADERS,
     NonceCache,
     SignedIdentity,
     SignedRequest,
@@ -68,6 +70,7 @@ from authz.exceptions import (
 
 __all__ = [
     "ACCESS_TOKEN_TYPES",
+    "IDENTITY_HEADERS",
     "PROBLEM_JSON",
     "STATE_KEY",
     "TYPE_PREFIX",
@@ -122,6 +125,7 @@ __all__ = [
     "WrongTokenType",
     "authz_error_response",
     "bearer_token",
+    "bearer_token_of",
     "canonical_path",
     "canonical_query",
     "canonical_target",

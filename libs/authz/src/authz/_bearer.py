@@ -12,7 +12,12 @@ def bearer_token(request: Request) -> str:
 
     Tokens in the query string are refused on purpose: they end up in logs and browser history.
     """
-    values = request.headers.getlist("authorization")
+    return bearer_token_of(request.headers.getlist("authorization"))
+
+
+def bearer_token_of(values: list[str]) -> str:
+    """The bearer token from the request's Authorization header values, in the order sent (the gateway reads
+    them from the ASGI scope itself, without building a Starlette request)."""
     if not values:
         raise exc.MissingToken()
     if len(values) > 1:

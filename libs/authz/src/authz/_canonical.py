@@ -36,7 +36,8 @@ def canonical_path(raw: str) -> str:
     # instead of the character loop below, on every request through the gateway (docs/performance.md).
     already_canonical = "%" not in raw and "//" not in raw and set(raw) <= _PATH_CHARS
     path = raw if already_canonical else _normalised(raw)
-    if any(segment in (".", "..") for segment in path.split("/")):
+    # Every segment follows a `/` (the path starts with one): without "/." there is no dot segment to look for.
+    if "/." in path and any(segment in (".", "..") for segment in path.split("/")):
         raise BadTarget("dot segments are not allowed in the path")
     return path
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import aiohttp
 import yarl
@@ -41,8 +41,9 @@ class UpstreamFailed(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True)
-class UpstreamResponse:
+class UpstreamResponse(NamedTuple):
+    """The service's answer, as the gateway passes it on (a NamedTuple, like gateway.boundary.Route)."""
+
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
@@ -66,11 +67,11 @@ async def read_body(receive, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def connection_listed(headers: list[tuple[bytes, bytes]]) -> frozenset[str]:
-    """Header names the client listed in `Connection` (also hop-by-hop, RFC 9110 section 7.6.1)."""
+def connection_listed(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[str]:
+    """Header names the sender listed in `Connection` (also hop-by-hop, RFC 9110 section 7.6.1)."""
     listed: set[str] = set()
     for name, value in headers:
-        if name == b"connection":
+        if name.lower() == b"connection":
             listed.update(token.strip().lower() for token in value.decode("latin-1").split(","))
     return frozenset(listed)
 
@@ -117,18 +118,18 @@ class Forwarder:
         # encoded=True: the path goes out byte for byte as the client sent it (no re-quoting, no dot
         # resolution by yarl).
         target = yarl.URL(url, encoded=True)
-        session = self._by_host.get(target.host or "", self._session)
+        session = self._by_host.get(target.host or "", self._session) if self._by_host else self._session
         try:
             async with session.request(
                 method, target, headers=headers, data=body or None, allow_redirects=False
             ) as response:
                 payload = await response.read()
-                listed = connection_listed([(k.lower(), v) for k, v in response.raw_headers])
+                listed = connection_listed(response.raw_headers)
+                dropped = NOT_FORWARDED_RESPONSE | listed if listed else NOT_FORWARDED_RESPONSE
                 out = [
                     (name, value)
                     for name, value in response.raw_headers
-                    if name.decode("latin-1").lower() not in NOT_FORWARDED_RESPONSE
-                    and name.decode("latin-1").lower() not in listed
+                    if name.decode("latin-1").lower() not in dropped
                 ]
                 self.forwarded += 1
                 return UpstreamResponse(response.status, out, payload)

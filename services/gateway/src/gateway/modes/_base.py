@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import httpx
 
@@ -17,10 +17,12 @@ from authz import Mode, Principal
 from gateway.settings import Settings
 
 
-@dataclass(frozen=True)
-class Edge:
+class Edge(NamedTuple):
     """A request that passed the edge: the routed service, the token as the gateway verified it (in
-    phantom, the JWT behind the client's opaque one), who it is for, and the request as it goes on."""
+    phantom, the JWT behind the client's opaque one), who it is for, and the request as it goes on.
+
+    A NamedTuple, not a frozen dataclass: as immutable, and a third of the cost to build, once per request
+    (a frozen dataclass sets each field through object.__setattr__; docs/performance.md)."""
 
     service: str
     token: str
