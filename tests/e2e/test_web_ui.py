@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -212,3 +213,81 @@ def test_a_form_without_its_csrf_token_is_refused(
     alice.page.goto(web_suite.web_url + "/")
     expect(alice.page.get_by_text("Signed in as alice")).to_be_visible()
     expect(alice.page.get_by_role("heading", name=title)).to_have_count(0)
+
+
+SHARE_PAGE = "POST /todos/{todo_id}/share"
+
+
+def _share_journeys(person: Person) -> set[str]:
+    """The links to the journeys of the person's shares that the journey view lists now."""
+    person.page.goto(person.suite.web_url + "/journey")
+    links = person.page.get_by_role("link", name=SHARE_PAGE, exact=True).all()
+    return {str(link.get_attribute("href")) for link in links}
+
+
+def test_the_journey_of_a_share_shows_each_hop_and_act_naming_shares_on_todos(
+    browser: Browser, web_suite: SuiteClient, people: list[Person], screenshots: Path
+) -> None:
+    """The token journey view (docs/web.md): the share's hops from the traces, in this suite's mode."""
+    title = f"Journey {uuid.uuid4().hex[:6]}"
+    alice = Person(browser, web_suite)
+    people.append(alice)
+    alice.sign_in("alice")
+    before = _share_journeys(alice)
+    alice.page.get_by_role("link", name="My todos").click()
+    alice.page.get_by_label("Title").fill(title)
+    alice.page.get_by_role("button", name="Add todo").click()
+    todo = alice.page.get_by_role("listitem").filter(has=alice.page.get_by_role("heading", name=title))
+    todo.get_by_label("Share with (username)").fill("bob")
+    todo.get_by_role("button", name=f"Share “{title}”").click()
+    expect(todo.get_by_text("Shared with bob")).to_be_visible()
+
+    deadline = time.monotonic() + 15  # spans leave every process in batches (500 ms here)
+    while not (new := _share_journeys(alice) - before):
+        assert time.monotonic() < deadline, "the share never showed in the journey view"
+        time.sleep(0.5)
+    (href,) = new
+    alice.page.get_by_role("link", name=SHARE_PAGE, exact=True).and_(alice.page.locator(f'[href="{href}"]')).click()
+
+    page = alice.page
+    expect(page.locator(".lead .mode")).to_have_text(web_suite.mode)
+    hop = page.locator("li.hop")
+    # A hop whose batch of spans is still on its way shows after the page's own reload (1 s, no script).
+    for service in ("web", "gateway", "shares", "identity", "todos"):
+        expect(hop.and_(page.locator(f'[data-service="{service}"]')).first).to_be_visible(timeout=15_000)
+    grant = page.locator('li.hop[data-service="todos"]').filter(has=page.locator("dd.actor"))
+    expect(grant.locator("dd.actor")).to_have_text("shares")  # RFC 8693 `act`: shares acting for alice
+    expect(page.locator('li.hop[data-service="identity"]').filter(has_text="token exchange")).to_have_count(1)
+    expect(page.locator('li.hop[data-service="web"] dd.received')).to_contain_text("session cookie")
+    edge = page.locator('li.hop[data-service="gateway"]')
+    if web_suite.mode == "phantom":  # the token web sent on is opaque: no JWT, nothing decoded at the edge
+        expect(edge.locator("dd.received")).to_contain_text("opaque token")
+        expect(edge.locator("details")).to_have_count(0)
+    else:
+        expect(edge.locator("dd.received")).to_have_text("a JWT")
+        expect(edge.locator("summary")).to_have_text("Decoded token (signature elided)")
+    shot(page, screenshots, web_suite, "journey-share")
+    alice.assert_no_token_reached_the_browser()
+
+
+def test_an_attack_from_the_panel_shows_the_hop_that_refused_it(
+    browser: Browser, web_suite: SuiteClient, people: list[Person], screenshots: Path
+) -> None:
+    alice = Person(browser, web_suite)
+    people.append(alice)
+    alice.sign_in("alice")
+    page = alice.page
+    page.get_by_role("link", name="Try an attack").click()
+    expect(page.locator(".lead .mode")).to_have_text(web_suite.mode)
+    page.get_by_role("button", name="Send: Tampered claims").click()
+    # The result page reloads itself until the attack's spans are in (no script).
+    refused = page.locator(".refused-by")
+    expect(refused).to_contain_text("Refused by gateway", timeout=20_000)
+    expect(refused).to_contain_text("401")
+    shot(page, screenshots, web_suite, "attacks")
+    page.get_by_role("link", name="See the journey of this attack").click()
+    expect(page.locator('li.hop.refused[data-service="gateway"]').first).to_be_visible(timeout=20_000)
+    expect(page.locator('li.hop.refused[data-service="gateway"] dd code').last).to_contain_text(
+        "urn:todo-suite:problem:"
+    )
+    alice.assert_no_token_reached_the_browser()

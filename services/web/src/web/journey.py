@@ -34,10 +34,8 @@ UNAVAILABLE = (
 )
 
 
-async def _own_journey(
-    request: Request, row: WebSession, settings: Settings, trace_id: str, *, complete: bool = True
-) -> traces.Journey | None:
-    """The journey of `trace_id` if it is the signed-in person's (and, if `complete`, its web span arrived)."""
+async def _own_journey(request: Request, row: WebSession, settings: Settings, trace_id: str) -> traces.Journey | None:
+    """The journey of `trace_id` if it is the signed-in person's (web's span in it names their subject)."""
     spans = await traces.spans_of(request.state.http, settings.traces_url, trace_id)
     if spans is None or traces.owner(spans) != row.subject:
         return None
@@ -58,7 +56,8 @@ async def journey_latest(request: Request, row: SignedIn, settings: SettingsDep)
         journey = await _own_journey(request, row, settings, recent[0].trace_id) if recent else None
     except traces.TracesUnavailable:
         return _unavailable(request, row)
-    return render(request, row, "journey.html", journey=journey, recent=recent[:20], waiting=0, refresh="")
+    refresh = "/journey" if journey is not None and journey.settling else ""
+    return render(request, row, "journey.html", journey=journey, recent=recent[:20], waiting=0, refresh=refresh)
 
 
 @router.get("/journey/{trace_id}")
@@ -74,7 +73,10 @@ async def journey_of(request: Request, row: SignedIn, settings: SettingsDep, tra
         return _unavailable(request, row)
     if journey is None and not wait:
         return message(request, row, "No such journey", NOT_YOURS, status=404)
-    refresh = f"/journey/{trace_id}?wait={wait - 1}" if journey is None and wait else ""
+    refresh = (
+        f"/journey/{trace_id}?wait={wait - 1}" if journey is None and wait
+        else f"/journey/{trace_id}" if journey is not None and journey.settling else ""
+    )  # fmt: skip
     return render(request, row, "journey.html", journey=journey, recent=recent[:20], waiting=wait, refresh=refresh)
 
 
@@ -92,7 +94,7 @@ async def attack_panel(
         except traces.TracesUnavailable:
             return _unavailable(request, row)
         # web's own span (which makes the trace this person's) ends last: the other hops are in by then.
-        arrived = journey is not None
+        arrived = journey is not None and not (journey.settling and wait)
         if not arrived and wait:
             refresh = f"/attacks?attack={attack}&trace={trace}&wait={wait - 1}"
         result = {"attack": chosen, "journey": journey, "trace_id": trace, "arrived": arrived}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,11 @@ _CREDENTIALS = {
     "signed_headers": "signed identity headers (no token)",
     "none": "no credential",
 }
+
+
+#: Every process exports its spans in batches of its own (every 500 ms in `make up`): a trace that ended less
+#: than this ago may lack a hop still.
+SETTLE_NS = 2_000_000_000
 
 
 class TracesUnavailable(Exception):
@@ -83,6 +89,8 @@ class Journey:
     mode: str
     duration_ms: float
     hops: list[Hop]
+    #: Ended moments ago: another process's batch of spans may still be on its way (the page reloads once).
+    settling: bool = False
 
     @property
     def refusal(self) -> Hop | None:
@@ -187,4 +195,5 @@ def journey(trace_id: str, spans: list[dict[str, Any]], mode: str) -> Journey:
     # The boundary mode as the edge applied it (web's setting says the same unless the gateway differs).
     edge_mode = next((s["attributes"]["auth.mode"] for s in server if s["attributes"].get("auth.hop") == "edge"
                       and "auth.mode" in s["attributes"]), mode)  # fmt: skip
-    return Journey(trace_id, str(name), str(edge_mode), round(total / 1e6, 1), hops)
+    settling = time.time_ns() - t1 < SETTLE_NS
+    return Journey(trace_id, str(name), str(edge_mode), round(total / 1e6, 1), hops, settling)
