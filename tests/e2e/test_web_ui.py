@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from tests.e2e.infra.browser import Browser as LoginAgent
 from tests.e2e.infra.chromium import ResponseWatch, chromium, tokens_in_store, web_storage
 from tests.e2e.infra.client import SuiteClient
+from tests.e2e.infra.forgery import claims_of
 
 FORBIDDEN_TEXT = "You may see this todo but not change it"
 
@@ -91,9 +93,9 @@ def people(browser: Browser, web_suite: SuiteClient) -> Iterator[list[Person]]:
         person.close()
 
 
-def shot(page: Page, folder: Path, suite: SuiteClient, name: str) -> None:
+def shot(page: Page, folder: Path, suite: SuiteClient, name: str, *, full_page: bool = False) -> None:
     if suite.mode == "passthrough":  # one set is enough: the pages look the same in every mode
-        page.screenshot(path=str(folder / f"{name}.png"))
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=full_page)
 
 
 def test_alice_shares_with_bob_who_may_see_it_but_not_change_it(
@@ -266,7 +268,7 @@ def test_the_journey_of_a_share_shows_each_hop_and_act_naming_shares_on_todos(
     else:
         expect(edge.locator("dd.received")).to_have_text("a JWT")
         expect(edge.locator("summary")).to_have_text("Decoded token (signature elided)")
-    shot(page, screenshots, web_suite, "journey-share")
+    shot(page, screenshots, web_suite, "journey-share", full_page=True)
     alice.assert_no_token_reached_the_browser()
 
 
@@ -291,3 +293,40 @@ def test_an_attack_from_the_panel_shows_the_hop_that_refused_it(
         "urn:todo-suite:problem:"
     )
     alice.assert_no_token_reached_the_browser()
+
+
+#: What the panel's attacks come to, in every mode: refused at the edge, or (the spoofed header) dropped there.
+PANEL = {
+    "spoof-headers-at-gateway": "No hop refused it",
+    "wrong-audience": "Refused by <strong>gateway</strong>",
+    "tampered-claims": "Refused by <strong>gateway</strong>",
+    "delegated-token-at-gateway": "Refused by <strong>gateway</strong>",
+}
+
+
+@pytest.mark.parametrize("attack", sorted(PANEL))
+def test_each_attack_of_the_panel_is_refused_at_the_edge_or_dropped(web_suite: SuiteClient, attack: str) -> None:
+    """The panel's four attacks, sent as alice over HTTP (the browser test above clicks one): the result is read
+    from the attack's trace; the spoofed headers are dropped at the gateway, so todos still sees alice."""
+    agent = LoginAgent()
+    try:
+        start = agent.http.get(f"{web_suite.web_url}/auth/login")
+        agent.http.get(agent.sign_in(start.headers["location"], "alice"))
+        panel = agent.http.get(f"{web_suite.web_url}/attacks")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', panel.text)[1]  # type: ignore[index]
+        sent = agent.http.post(f"{web_suite.web_url}/attacks/{attack}", data={"csrf_token": csrf})
+        assert sent.status_code == 303, sent.text
+        result = sent.headers["location"].replace("&wait=8", "&wait=1")
+        deadline = time.monotonic() + 15
+        while 'http-equiv="refresh"' in (page := agent.http.get(web_suite.web_url + result)).text:
+            assert time.monotonic() < deadline, page.text
+            time.sleep(0.5)
+    finally:
+        agent.close()
+    assert page.status_code == 200
+    assert PANEL[attack] in page.text, page.text
+    if attack == "spoof-headers-at-gateway":
+        alice = claims_of(web_suite.jwt(web_suite.password_token("alice")))["sub"]
+        assert f"todos concluded the caller was <code>{alice}</code>" in page.text
+    else:
+        assert "urn:todo-suite:problem:" in page.text
