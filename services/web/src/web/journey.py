@@ -36,7 +36,9 @@ UNAVAILABLE = (
 
 async def _own_journey(request: Request, row: WebSession, settings: Settings, trace_id: str) -> traces.Journey | None:
     """The journey of `trace_id` if it is the signed-in person's (web's span in it names their subject)."""
-    spans = await traces.spans_of(request.state.http, settings.traces_url, trace_id)
+    spans = await traces.spans_of(
+        request.state.http, settings.traces_url, trace_id, seconds=settings.traces_timeout_seconds
+    )
     if spans is None or traces.owner(spans) != row.subject:
         return None
     return await anyio.to_thread.run_sync(traces.journey, trace_id, spans, settings.authz.mode.value)
@@ -51,7 +53,9 @@ async def journey_latest(request: Request, row: SignedIn, settings: SettingsDep)
     """The journey of the person's latest request, and a list of the recent ones to pick from."""
     assert row.subject is not None
     try:
-        found = await traces.recent(request.state.http, settings.traces_url, row.subject, limit=200)
+        found = await traces.recent(
+            request.state.http, settings.traces_url, row.subject, limit=200, seconds=settings.traces_timeout_seconds
+        )
         recent = await anyio.to_thread.run_sync(traces.summaries, found)
         journey = await _own_journey(request, row, settings, recent[0].trace_id) if recent else None
     except traces.TracesUnavailable:
@@ -67,7 +71,10 @@ async def journey_of(request: Request, row: SignedIn, settings: SettingsDep, tra
         return message(request, row, "Not a trace id", "A trace id is 32 hexadecimal digits.", status=404)
     try:
         journey = await _own_journey(request, row, settings, trace_id)
-        found = await traces.recent(request.state.http, settings.traces_url, row.subject or "", limit=200)
+        found = await traces.recent(
+            request.state.http, settings.traces_url, row.subject or "", limit=200,
+            seconds=settings.traces_timeout_seconds,
+        )  # fmt: skip
         recent = await anyio.to_thread.run_sync(traces.summaries, found)
     except traces.TracesUnavailable:
         return _unavailable(request, row)

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     #: The trace receiver's query API (`telemetry.receiver`), which the token journey view and the attack
     #: panel read: `make up` runs it here; on Kubernetes the otel component's collector fans out to it.
     traces_url: str = "http://127.0.0.1:4318"
-    #: How long the journey view waits for a trace's spans to arrive (they leave in batches).
+    #: How long the journey view waits for the trace receiver's answer.
     traces_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
     authz: AuthzSettings = Field(default_factory=lambda: AuthzSettings.for_service(SERVICE_NAME))
 

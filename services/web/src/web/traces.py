@@ -98,10 +98,13 @@ class Journey:
         return next((hop for hop in self.hops if hop.refused), None)
 
 
-async def recent(http: httpx.AsyncClient, base: str, subject: str, limit: int = 20) -> list[dict[str, Any]]:
+async def recent(
+    http: httpx.AsyncClient, base: str, subject: str, *, limit: int = 20, seconds: float = 3.0
+) -> list[dict[str, Any]]:
     """The newest traces that started at web for this subject (summaries from the receiver)."""
     try:
-        answer = await http.get(f"{base}/traces", params={"service": "web", "subject": subject, "limit": 200})
+        query: dict[str, str | int] = {"service": "web", "subject": subject, "limit": 200}
+        answer = await http.get(f"{base}/traces", params=query, timeout=seconds)
         answer.raise_for_status()
         traces = answer.json()["traces"]
     except (httpx.HTTPError, ValueError, KeyError) as error:
@@ -120,10 +123,12 @@ def summaries(traces: list[dict[str, Any]]) -> list[Summary]:
     return found
 
 
-async def spans_of(http: httpx.AsyncClient, base: str, trace_id: str) -> list[dict[str, Any]] | None:
+async def spans_of(
+    http: httpx.AsyncClient, base: str, trace_id: str, *, seconds: float = 3.0
+) -> list[dict[str, Any]] | None:
     """A trace's spans, or None if the receiver has none with this id."""
     try:
-        answer = await http.get(f"{base}/traces/{trace_id}")
+        answer = await http.get(f"{base}/traces/{trace_id}", timeout=seconds)
         if answer.status_code == 404:
             return None
         answer.raise_for_status()
