@@ -185,6 +185,8 @@ def test_a_share_from_the_browser_is_one_trace_from_web_to_todos(traced_suite: T
         shared = browser.http.post(f"{suite.web_url}/todos/{todo_id}/share",
                                    data={"username": "bob", "note": "", "csrf_token": csrf})  # fmt: skip
         assert shared.status_code == 303, shared.text
+        # The redirect's GET, on the same keep-alive connection: a trace of its own (telemetry.FreshContext).
+        assert browser.http.get(f"{suite.web_url}{shared.headers['location']}").status_code == 200
     finally:
         browser.close()
     deadline = time.monotonic() + 15
@@ -196,7 +198,8 @@ def test_a_share_from_the_browser_is_one_trace_from_web_to_todos(traced_suite: T
     by_id = {s["span_id"]: s for s in spans}
 
     # web is the root: the browser sent no trace context, the BFF started the trace and carried it on.
-    (page,) = _server_spans(spans, "web")
+    (page,) = [s for s in spans if s["service"] == "web" and s["kind"] != "client"]  # not the GET / after it
+    assert page["kind"] == "server"
     assert page["parent_span_id"] is None
     a = page["attributes"]
     sub = a["auth.subject"]
