@@ -23,8 +23,9 @@ Layout — this file holds fixture wiring only; helpers live in `infra/`; one fi
     test_database_outage.py   a private PostgreSQL restarted under write load: 503s, no 500, nothing lost
     test_fuzz_openapi.py    every operation of every OpenAPI, fuzzed: no 5xx anywhere
     test_web_ui.py          the web UI in Debian's Chromium (Playwright): sign in, share, a readable 403, no token
-                            ever reaches the browser, the session cookie's flags, CSRF
-    test_traces.py          one trace across every hop of a share, auth facts on each, no token anywhere
+                            ever reaches the browser, the session cookie's flags, CSRF; the token journey
+                            view and the attack panel
+    test_traces.py          one trace across every hop of a share (from web too), auth facts on each, no token
 
 `suite` runs the default mode on SQLite and PostgreSQL; `moded_suite` runs each built mode on SQLite;
 `mesh_suite` runs each mode with the local mesh (Envoy sidecars, mTLS, the peer policy) on SQLite.
