@@ -25,7 +25,7 @@ from web.telemetry import current_trace_id
 
 router = APIRouter(tags=["journey"])
 
-#: How often a page about a request just made reloads itself while that request's spans arrive (1 s apart).
+#: How many more times a page about a request just made reloads itself (1 s apart) while its spans arrive.
 Wait = Annotated[int, Query(ge=0, le=10)]
 NOT_YOURS = "No request of yours has this trace id: it may be someone else's, mistyped, or long evicted."
 UNAVAILABLE = (
@@ -39,7 +39,7 @@ async def _own_journey(request: Request, row: WebSession, settings: Settings, tr
     spans = await traces.spans_of(
         request.state.http, settings.traces_url, trace_id, seconds=settings.traces_timeout_seconds
     )
-    if spans is None or traces.owner(spans) != row.subject:
+    if spans is None or row.subject is None or traces.owner(spans) != row.subject:
         return None
     return await anyio.to_thread.run_sync(traces.journey, trace_id, spans, settings.authz.mode.value)
 
@@ -51,11 +51,11 @@ def _unavailable(request: Request, row: WebSession) -> Response:
 @router.get("/journey")
 async def journey_latest(request: Request, row: SignedIn, settings: SettingsDep) -> Response:
     """The journey of the person's latest request, and a list of the recent ones to pick from."""
-    assert row.subject is not None
     try:
         found = await traces.recent(
-            request.state.http, settings.traces_url, row.subject, limit=200, seconds=settings.traces_timeout_seconds
-        )
+            request.state.http, settings.traces_url, row.subject or "", limit=200,
+            seconds=settings.traces_timeout_seconds,
+        )  # fmt: skip
         recent = await anyio.to_thread.run_sync(traces.summaries, found)
         journey = await _own_journey(request, row, settings, recent[0].trace_id) if recent else None
     except traces.TracesUnavailable:
