@@ -213,6 +213,11 @@ SERVICES: dict[str, Service] = {
                 ("POST", "/shares/{share_id}/revoke"),
                 ("GET", "/shared"),
                 ("GET", "/audit"),
+                # The token journey and the attack panel: a person's own traces, attacks sent as them.
+                ("GET", "/journey"),
+                ("GET", "/journey/{trace_id}"),
+                ("GET", "/attacks"),
+                ("POST", "/attacks/{attack_id}"),
             }
         ),
         prefix="/todos",

@@ -23,14 +23,15 @@ Layout — this file holds fixture wiring only; helpers live in `infra/`; one fi
     test_database_outage.py   a private PostgreSQL restarted under write load: 503s, no 500, nothing lost
     test_fuzz_openapi.py    every operation of every OpenAPI, fuzzed: no 5xx anywhere
     test_web_ui.py          the web UI in Debian's Chromium (Playwright): sign in, share, a readable 403, no token
-                            ever reaches the browser, the session cookie's flags, CSRF
-    test_traces.py          one trace across every hop of a share, auth facts on each, no token anywhere
+                            ever reaches the browser, the session cookie's flags, CSRF; the token journey
+                            view and the attack panel
+    test_traces.py          one trace across every hop of a share (from web too), auth facts on each, no token
     test_workshop_labs.py   every local command of docs/workshop/'s labs, on the suites above (infra/workshop.py)
     test_reset.py           `make reset` refuses while `devstack up` runs from the run directory, cleans after it
 
 `suite` runs the default mode on SQLite and PostgreSQL; `moded_suite` runs each built mode on SQLite;
 `mesh_suite` runs each mode with the local mesh (Envoy sidecars, mTLS, the peer policy) on SQLite.
-`web_suite` runs the suite with the web UI in `passthrough` (SQLite) and `phantom` (PostgreSQL).
+`web_suite` runs the suite with the web UI in `passthrough` (SQLite) and `phantom` (PostgreSQL), traced.
 `own_suite` starts a suite for one test module alone (the fuzzer and the outage drill change what others see).
 
 The suite is started once per database kind (session scope): the embedded SQLite default, and
@@ -157,7 +158,9 @@ def web_suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     tokens) on PostgreSQL: the session store on both, one boot per mode."""
     database_kind = "sqlite" if request.param == "passthrough" else "postgres"
     with ExitStack() as stack:
-        yield _boot(stack, tmp_path_factory.mktemp(f"web-{request.param}"), database_kind, request.param, web=True)
+        # Traced (the local receiver, as `make up` runs it): the journey view and the attack panel read it.
+        run_dir = tmp_path_factory.mktemp(f"web-{request.param}")
+        yield _boot(stack, run_dir, database_kind, request.param, web=True, traced=True)
 
 
 @pytest.fixture(scope="module", params=["local-receiver", "independent-receiver", "mesh", "phantom"])
@@ -175,7 +178,8 @@ def traced_suite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
             )
         mesh = request.param == "mesh"
         mode = "phantom" if request.param == "phantom" else "passthrough"
-        client = _boot(stack, tmp_path_factory.mktemp("traced"), "sqlite", mode, traced=True, mesh=mesh)
+        # With the web UI: a share from the browser is one trace from web to todos.
+        client = _boot(stack, tmp_path_factory.mktemp("traced"), "sqlite", mode, traced=True, mesh=mesh, web=True)
         local = LocalReceiver(client.processes.config.url("traces"))
         yield TracedSuite(client, independent or local, local)
 

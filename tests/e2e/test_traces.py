@@ -1,4 +1,4 @@
-"""One trace follows a share across every hop — gateway → shares → identity (token exchange) → todos — with
+"""One trace follows a share across every hop — (web →) gateway → shares → identity (token exchange) → todos — with
 the auth facts of each hop on its server span, and no token in any attribute; the standard
 OTEL_EXPORTER_OTLP_ENDPOINT sends the same spans to any other OTLP receiver (docs/observability.md).
 
@@ -13,6 +13,8 @@ import secrets
 import time
 from typing import Any
 
+from tests.e2e.infra.browser import Browser
+from tests.e2e.infra.chromium import tokens_in_store
 from tests.e2e.infra.forgery import claims_of
 from tests.e2e.infra.otlp import LocalReceiver, TracedSuite
 
@@ -25,13 +27,15 @@ def _server_spans(spans: list[dict[str, Any]], service: str) -> list[dict[str, A
     return [s for s in spans if s["service"] == service and s["kind"] == "server"]
 
 
-def _wait_for_trace(traced: TracedSuite, trace_id: str, timeout: float = 15.0) -> list[dict[str, Any]]:
+def _wait_for_trace(
+    traced: TracedSuite, trace_id: str, timeout: float = 15.0, hops: set[str] = HOPS
+) -> list[dict[str, Any]]:
     """The trace once every hop has exported its part (spans leave in batches, every half second here)."""
     deadline = time.monotonic() + timeout
     while True:
         spans = traced.spans.spans(trace_id)
         todos = _server_spans(spans, "todos")
-        if {s["service"] for s in spans} >= HOPS and any(s["attributes"].get("auth.actor") for s in todos):
+        if {s["service"] for s in spans} >= hops and any(s["attributes"].get("auth.actor") for s in todos):
             time.sleep(1.0)  # what the last batch still held
             return traced.spans.spans(trace_id)
         if time.monotonic() > deadline:
@@ -152,3 +156,81 @@ def test_a_share_is_one_trace_with_the_auth_facts_of_every_hop(traced_suite: Tra
         # OTEL_EXPORTER_OTLP_ENDPOINT named another receiver: everything went there, nothing to the local one.
         assert traced_suite.local.recent() == []
         assert isinstance(traced_suite.local, LocalReceiver)
+
+
+SHARE_PAGE = "POST /todos/{todo_id}/share"
+
+
+def _signed_in_at_web(suite: Any, username: str) -> tuple[Browser, str]:
+    """A browser signed in at the web UI through identity's login page (the code flow), and its CSRF token."""
+    browser = Browser()
+    start = browser.http.get(f"{suite.web_url}/auth/login")
+    assert start.status_code == 303, start.text
+    landed = browser.http.get(browser.sign_in(start.headers["location"], username))
+    assert landed.status_code == 303, landed.text
+    home = browser.http.get(f"{suite.web_url}/")
+    return browser, re.search(r'name="csrf_token" value="([^"]+)"', home.text)[1]  # type: ignore[index]
+
+
+def test_a_share_from_the_browser_is_one_trace_from_web_to_todos(traced_suite: TracedSuite) -> None:
+    """The first share after signing in at the web UI (its fresh token: no exchange of it cached at shares)."""
+    suite = traced_suite.suite
+    browser, csrf = _signed_in_at_web(suite, "alice")
+    try:
+        added = browser.http.post(f"{suite.web_url}/todos", data={"title": "trace me too", "csrf_token": csrf})
+        assert added.status_code == 303, added.text
+        home = browser.http.get(f"{suite.web_url}/").text
+        todo_id = re.findall(r'action="/todos/([0-9a-f-]{36})/share"', home)[0]
+        before = set(traced_suite.spans.find("web", SHARE_PAGE))
+        shared = browser.http.post(f"{suite.web_url}/todos/{todo_id}/share",
+                                   data={"username": "bob", "note": "", "csrf_token": csrf})  # fmt: skip
+        assert shared.status_code == 303, shared.text
+        # The redirect's GET, on the same keep-alive connection: a trace of its own (telemetry.FreshContext).
+        assert browser.http.get(f"{suite.web_url}{shared.headers['location']}").status_code == 200
+    finally:
+        browser.close()
+    deadline = time.monotonic() + 15
+    while not (new := set(traced_suite.spans.find("web", SHARE_PAGE)) - before):
+        assert time.monotonic() < deadline, "web's span of the share never arrived"
+        time.sleep(0.2)
+    (trace_id,) = new
+    spans = _wait_for_trace(traced_suite, trace_id, hops=HOPS | {"web"})
+    by_id = {s["span_id"]: s for s in spans}
+
+    # web is the root: the browser sent no trace context, the BFF started the trace and carried it on.
+    (page,) = [s for s in spans if s["service"] == "web" and s["kind"] != "client"]  # not the GET / after it
+    assert page["kind"] == "server"
+    assert page["parent_span_id"] is None
+    a = page["attributes"]
+    sub = a["auth.subject"]
+    assert (a["auth.hop"], a["auth.credential"], a["auth.decision"], a["auth.kind"]) == (
+        "bff", "session_cookie", "allowed", "user"
+    )  # fmt: skip
+    assert sub not in ("alice", "bob")
+    assert a["auth.mode"] == suite.mode
+    (edge,) = _server_spans(spans, "gateway")
+    caller = by_id[edge["parent_span_id"]]
+    assert (caller["service"], caller["kind"]) == ("web", "client")
+    a = edge["attributes"]
+    received = "opaque" if suite.mode == "phantom" else "jwt"
+    assert (a["auth.subject"], a["auth.client_id"], a["auth.credential"], a["auth.decision"]) == (
+        sub, "web", received, "allowed"
+    )  # fmt: skip
+    (share_span,) = _server_spans(spans, "shares")
+    assert share_span["attributes"]["auth.subject"] == sub
+    exchanges = [s for s in _server_spans(spans, "identity")
+                 if s["attributes"].get("oauth.grant_type", "").endswith("token-exchange")]  # fmt: skip
+    assert [s["attributes"]["auth.subject"] for s in exchanges] == [sub]  # not cached: web's token is fresh
+    (grant,) = [s for s in _server_spans(spans, "todos") if s["attributes"].get("auth.actor")]
+    assert (grant["attributes"]["auth.subject"], grant["attributes"]["auth.actor"]) == (sub, ["shares"])
+
+    # No token anywhere: none of those web holds for alice (access, refresh, ID), nothing JWT-shaped.
+    tokens = tokens_in_store(suite.processes.config.database_url("web"))
+    assert tokens
+    for span in spans:
+        for key, value in span["attributes"].items():
+            for text in _attribute_strings(value):
+                assert not JWT_SHAPED.search(text), (span["service"], span["name"], key)
+                assert not any(token in text for token in tokens), (span["service"], span["name"], key)
+    if traced_suite.spans is not traced_suite.local:
+        assert traced_suite.local.recent() == []  # the standard variable sent web's spans elsewhere too

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +20,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from tests.e2e.infra.browser import Browser as LoginAgent
 from tests.e2e.infra.chromium import ResponseWatch, chromium, tokens_in_store, web_storage
 from tests.e2e.infra.client import SuiteClient
+from tests.e2e.infra.forgery import claims_of
 
 FORBIDDEN_TEXT = "You may see this todo but not change it"
 
@@ -90,9 +93,9 @@ def people(browser: Browser, web_suite: SuiteClient) -> Iterator[list[Person]]:
         person.close()
 
 
-def shot(page: Page, folder: Path, suite: SuiteClient, name: str) -> None:
+def shot(page: Page, folder: Path, suite: SuiteClient, name: str, *, full_page: bool = False) -> None:
     if suite.mode == "passthrough":  # one set is enough: the pages look the same in every mode
-        page.screenshot(path=str(folder / f"{name}.png"))
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=full_page)
 
 
 def test_alice_shares_with_bob_who_may_see_it_but_not_change_it(
@@ -212,3 +215,124 @@ def test_a_form_without_its_csrf_token_is_refused(
     alice.page.goto(web_suite.web_url + "/")
     expect(alice.page.get_by_text("Signed in as alice")).to_be_visible()
     expect(alice.page.get_by_role("heading", name=title)).to_have_count(0)
+
+
+SHARE_PAGE = "POST /todos/{todo_id}/share"
+
+
+def _share_journeys(person: Person) -> set[str]:
+    """The links to the journeys of the person's shares that the journey view lists now."""
+    person.page.goto(person.suite.web_url + "/journey")
+    links = person.page.get_by_role("link", name=SHARE_PAGE, exact=True).all()
+    return {str(link.get_attribute("href")) for link in links}
+
+
+def test_the_journey_of_a_share_shows_each_hop_and_act_naming_shares_on_todos(
+    browser: Browser, web_suite: SuiteClient, people: list[Person], screenshots: Path
+) -> None:
+    """The token journey view (docs/web.md): the share's hops from the traces, in this suite's mode."""
+    title = f"Journey {uuid.uuid4().hex[:6]}"
+    alice = Person(browser, web_suite)
+    people.append(alice)
+    alice.sign_in("alice")
+    before = _share_journeys(alice)
+    alice.page.get_by_role("link", name="My todos").click()
+    alice.page.get_by_label("Title").fill(title)
+    alice.page.get_by_role("button", name="Add todo").click()
+    todo = alice.page.get_by_role("listitem").filter(has=alice.page.get_by_role("heading", name=title))
+    todo.get_by_label("Share with (username)").fill("bob")
+    todo.get_by_role("button", name=f"Share “{title}”").click()
+    expect(todo.get_by_text("Shared with bob")).to_be_visible()
+
+    deadline = time.monotonic() + 15  # spans leave every process in batches (500 ms here)
+    while not (new := _share_journeys(alice) - before):
+        assert time.monotonic() < deadline, "the share never showed in the journey view"
+        time.sleep(0.5)
+    (href,) = new
+    alice.page.get_by_role("link", name=SHARE_PAGE, exact=True).and_(alice.page.locator(f'[href="{href}"]')).click()
+
+    page = alice.page
+    expect(page.locator(".lead .mode")).to_have_text(web_suite.mode)
+    hop = page.locator("li.hop")
+    # A hop whose batch of spans is still on its way shows after the page's own reload (1 s, no script).
+    for service in ("web", "gateway", "shares", "identity", "todos"):
+        expect(hop.and_(page.locator(f'[data-service="{service}"]')).first).to_be_visible(timeout=15_000)
+    grant = page.locator('li.hop[data-service="todos"]').filter(has=page.locator("dd.actor"))
+    expect(grant.locator("dd.actor")).to_have_text("shares")  # RFC 8693 `act`: shares acting for alice
+    expect(page.locator('li.hop[data-service="identity"]').filter(has_text="token exchange")).to_have_count(1)
+    expect(page.locator('li.hop[data-service="web"] dd.received')).to_contain_text("session cookie")
+    edge = page.locator('li.hop[data-service="gateway"]').first
+    if web_suite.mode == "phantom":  # the token web sent on is opaque: no JWT, nothing decoded at the edge
+        expect(edge.locator("dd.received")).to_contain_text("opaque token")
+        expect(edge.locator("details")).to_have_count(0)
+    else:
+        expect(edge.locator("dd.received")).to_have_text("a JWT")
+        expect(edge.locator("summary")).to_have_text("Decoded token (signature elided)")
+    shot(page, screenshots, web_suite, "journey-share", full_page=True)
+    alice.assert_no_token_reached_the_browser()
+
+
+def test_an_attack_from_the_panel_shows_the_hop_that_refused_it(
+    browser: Browser, web_suite: SuiteClient, people: list[Person], screenshots: Path
+) -> None:
+    alice = Person(browser, web_suite)
+    people.append(alice)
+    alice.sign_in("alice")
+    page = alice.page
+    page.get_by_role("link", name="Try an attack").click()
+    expect(page.locator(".lead .mode")).to_have_text(web_suite.mode)
+    page.get_by_role("button", name="Send: Tampered claims").click()
+    # The result page reloads itself until the attack's spans are in (no script).
+    refused = page.locator(".refused-by")
+    expect(refused).to_contain_text("Refused by gateway", timeout=20_000)
+    expect(refused).to_contain_text("401")
+    shot(page, screenshots, web_suite, "attacks")
+    page.get_by_role("link", name="See the journey of this attack").click()
+    expect(page.locator('li.hop.refused[data-service="gateway"]').first).to_be_visible(timeout=20_000)
+    expect(page.locator('li.hop.refused[data-service="gateway"] dd code').last).to_contain_text(
+        "urn:todo-suite:problem:"
+    )
+    alice.assert_no_token_reached_the_browser()
+
+
+#: What the panel's attacks come to, in every mode: refused at the edge, or (the spoofed header) dropped there.
+PANEL = {
+    "spoof-headers-at-gateway": "No hop refused it",
+    "wrong-audience": "Refused by <strong>gateway</strong>",
+    "tampered-claims": "Refused by <strong>gateway</strong>",
+    "delegated-token-at-gateway": "Refused by <strong>gateway</strong>",
+}
+
+
+def test_each_attack_of_the_panel_is_refused_at_the_edge_or_dropped(web_suite: SuiteClient) -> None:
+    """The panel's four attacks, sent as alice over HTTP (the browser test above clicks one), all sent before any
+    result is read (their spans arrive meanwhile): each result comes from the attack's trace; the spoofed
+    headers are dropped at the gateway, so todos still sees alice."""
+    agent = LoginAgent()
+    pages: dict[str, str] = {}
+    try:
+        start = agent.http.get(f"{web_suite.web_url}/auth/login")
+        agent.http.get(agent.sign_in(start.headers["location"], "alice"))
+        panel = agent.http.get(f"{web_suite.web_url}/attacks")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', panel.text)[1]  # type: ignore[index]
+        results = {}
+        for attack in PANEL:
+            sent = agent.http.post(f"{web_suite.web_url}/attacks/{attack}", data={"csrf_token": csrf})
+            assert sent.status_code == 303, sent.text
+            results[attack] = sent.headers["location"].replace("&wait=8", "&wait=1")
+        deadline = time.monotonic() + 15
+        for attack, result in results.items():
+            while 'http-equiv="refresh"' in (page := agent.http.get(web_suite.web_url + result)).text:
+                assert time.monotonic() < deadline, page.text
+                time.sleep(0.5)
+            assert page.status_code == 200
+            pages[attack] = page.text
+    finally:
+        agent.close()
+    alice = claims_of(web_suite.jwt(web_suite.password_token("alice")))["sub"]
+    for attack, text in pages.items():
+        assert PANEL[attack] in text, (attack, text)
+        if attack == "spoof-headers-at-gateway":
+            assert f"todos concluded the caller was <code>{alice}</code>" in text
+        else:
+            assert "urn:todo-suite:problem:" in text, attack

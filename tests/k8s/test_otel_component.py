@@ -14,7 +14,7 @@ from tests.k8s import tools
 from tests.k8s.conftest import Rendered
 from tests.k8s.manifests import can_connect, config_data, container_env, containers, of_kind, pod_template
 
-SERVICES = ("identity", "todos", "reminders", "shares", "gateway")
+SERVICES = ("identity", "todos", "reminders", "shares", "gateway", "web")
 OVERLAY = """apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources: [../../k8s/base]
@@ -83,6 +83,19 @@ def test_the_collector_fans_out_to_the_receiver_and_jaeger(with_otel: Rendered) 
     receiver = _by(docs, "Deployment", "observability")["trace-receiver"]
     (container,) = containers(pod_template(receiver)["spec"])
     assert container["command"][:3] == ["python", "-m", "telemetry.receiver"]
+
+
+def test_web_reads_the_receiver_the_collector_fans_out_to(with_otel: Rendered) -> None:
+    """The token journey view works on Kubernetes too: web's WEB_TRACES_URL is the receiver's Service, reachable."""
+    docs = with_otel.docs
+    url = urlsplit(config_data(docs, "web-config")["WEB_TRACES_URL"])
+    host, namespace = str(url.hostname).split(".")[:2]
+    receiver = _by(docs, "Service", namespace)[host]
+    assert (host, url.port) == ("trace-receiver", receiver["spec"]["ports"][0]["port"])
+    web = of_kind(docs, "Deployment")["web"]
+    assert can_connect(list(of_kind(docs, "NetworkPolicy").values()), pod_template(web)["metadata"]["labels"],
+                       receiver["spec"]["selector"], int(url.port or 0),
+                       dst_namespace={"kubernetes.io/metadata.name": namespace})  # fmt: skip
 
 
 def test_the_base_traces_nothing_and_never_puts_token_contents_on_spans(renders) -> None:

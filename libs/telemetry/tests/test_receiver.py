@@ -48,6 +48,7 @@ async def test_protobuf_from_the_sdk_exporter_and_the_query_api() -> None:
         listed = (await (await client.get("/traces")).json())["traces"]
         assert [t["span_count"] for t in listed] == [2, 2]
         assert listed[0]["name"] == "GET /todos/1"  # newest first
+        assert [t["subject"] for t in listed] == ["user-1", "user-0"]  # whose: the root span's auth.subject
         trace_id = format(spans[0].context.trace_id, "032x")
         one = await (await client.get(f"/traces/{trace_id}")).json()
         root = next(s for s in one["spans"] if s["parent_span_id"] is None)

@@ -26,6 +26,10 @@ KINDS = {Span.SPAN_KIND_SERVER: "server", Span.SPAN_KIND_CLIENT: "client", Span.
 class TraceSource(Protocol):
     def spans(self, trace_id: str) -> list[dict[str, Any]]: ...
 
+    def find(self, service: str, name: str) -> list[str]:
+        """The ids of the traces in which `service` has a server span named `name`."""
+        ...
+
 
 class LocalReceiver:
     """The suite's own receiver, read through its query API."""
@@ -39,6 +43,9 @@ class LocalReceiver:
             return []
         answer.raise_for_status()
         return answer.json()["spans"]
+
+    def find(self, service: str, name: str) -> list[str]:
+        return [t["trace_id"] for t in self.recent(service=service, limit="500") if t["name"] == name]
 
     def recent(self, **query: str) -> list[dict[str, Any]]:
         answer = httpx.get(f"{self.url}/traces", params=query, timeout=5)
@@ -84,6 +91,12 @@ class IndependentReceiver:
     def spans(self, trace_id: str) -> list[dict[str, Any]]:
         with self._lock:
             return [span for span in self._spans if span["trace_id"] == trace_id]
+
+    def find(self, service: str, name: str) -> list[str]:
+        with self._lock:
+            found = (s["trace_id"] for s in self._spans
+                     if (s["service"], s["kind"], s["name"]) == (service, "server", name))  # fmt: skip
+            return list(dict.fromkeys(found))
 
 
 @contextmanager

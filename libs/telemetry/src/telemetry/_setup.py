@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Literal
 
 from fastapi import FastAPI
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.environment_variables import OTEL_SDK_DISABLED
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -93,6 +94,37 @@ def instrument(app: ASGIApp, *, tracer_provider: trace.TracerProvider | None = N
         FastAPIInstrumentor.instrument_app(
             app, tracer_provider=tracer_provider, excluded_urls=EXCLUDED_URLS, exclude_spans=quiet
         )
+        instrumented = app.build_middleware_stack  # the OpenTelemetry middleware outermost
+
+        def fresh_stack() -> ASGIApp:
+            return FreshContext(instrumented())
+
+        app.build_middleware_stack = fresh_stack  # type: ignore[method-assign]
         return app
-    return OpenTelemetryMiddleware(app, excluded_urls=EXCLUDED_URLS, tracer_provider=tracer_provider,
-                                   exclude_spans=quiet)  # fmt: skip
+    return FreshContext(OpenTelemetryMiddleware(app, excluded_urls=EXCLUDED_URLS, tracer_provider=tracer_provider,
+                                                exclude_spans=quiet))  # fmt: skip
+
+
+class FreshContext:
+    """Every request starts from an empty OpenTelemetry context, so its span's parent comes from its own
+    `traceparent` header or nowhere.
+
+    Without this, uvicorn (uvloop, httptools) may run the next request of a keep-alive connection in the context
+    of the one before: seen as web's `GET /` after a form's 303 becoming an INTERNAL child of the form's
+    `POST` span, with every hop behind it, in the `POST`'s trace (the ASGI middleware nests a request under
+    whatever span is current: https://github.com/open-telemetry/opentelemetry-python-contrib, `asgi`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ) -> None:
+        token = otel_context.attach(otel_context.Context())
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            otel_context.detach(token)

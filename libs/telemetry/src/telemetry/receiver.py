@@ -134,6 +134,8 @@ class TraceStore:
                 "trace_id": trace_id,
                 "name": root["name"],
                 "service": root["service"],
+                # Whose request it was, as the first hop concluded (web's journey view lists a user's own).
+                "subject": root["attributes"].get("auth.subject"),
                 "start_unix_nano": min(s["start_unix_nano"] for s in spans),
                 "span_count": len(spans),
                 "services": sorted({s["service"] for s in spans if s["service"]}),

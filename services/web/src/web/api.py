@@ -132,6 +132,20 @@ class Api:
             raise readable(response.status_code, body if isinstance(body, dict) else None)
         return None if response.status_code == 204 else response.json()
 
+    async def fresh_tokens(self) -> WebSession:
+        """The session with an access token that will not expire on the way (refreshed if need be)."""
+        if self._expiring():
+            await self._refresh(self.row.access_token)
+        return self.row
+
+    async def send_as_is(self, method: str, path: str, token: str, headers: dict[str, str]) -> httpx.Response:
+        """One request to the gateway with exactly this credential (the attack panel): no refresh, no retry."""
+        try:
+            url = f"{self._settings.gateway_url}/api{path}"
+            return await self._http.request(method, url, headers={"Authorization": f"Bearer {token}", **headers})
+        except httpx.HTTPError:
+            raise ApiError(503, MESSAGES[503]) from None
+
     async def _send(self, method: str, path: str, json: dict[str, Any] | None) -> httpx.Response:
         try:
             return await self._http.request(

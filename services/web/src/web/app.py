@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 import authz
 from servicekit import health_router, make_engine, upgrade_to_head, warm_routes
-from web import routes, sessions, signin
+from web import journey, routes, sessions, signin, telemetry
 from web.deps import NotSignedIn, State
 from web.oidc import Identity
 from web.pages import STATIC_DIR, compile_templates
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     `transport` replaces the network for outbound calls (tests pass an `httpx.MockTransport`).
     """
     settings = settings or Settings()  # WEB_CLIENT_SECRET is required
+    telemetry.configure()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
@@ -79,6 +80,8 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     app.add_exception_handler(NotSignedIn, to_sign_in)
     app.include_router(signin.router)
     app.include_router(routes.router)
+    app.include_router(journey.router)
     app.include_router(health_router(store="the session store", metrics=False))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    telemetry.instrument(app)
     return app

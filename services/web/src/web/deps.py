@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 
 from servicekit import in_thread
-from web import sessions
+from web import sessions, telemetry
 from web.api import Api
 from web.models import WebSession
 from web.oidc import Identity
@@ -34,7 +34,11 @@ async def _current(request: Request) -> WebSession | None:
     cookie = request.cookies.get(cookie_name(settings))
     if not cookie:
         return None
-    return await in_thread(sessions.load, request.state.engine, cookie, None)
+    row = await in_thread(sessions.load, request.state.engine, cookie, None)
+    if row is not None and row.signed_in:
+        # The BFF's auth facts on its server span: the opaque subject, never the username or a token.
+        telemetry.record_session(row.subject, mode=settings.authz.mode.value, client_id=settings.client_id)
+    return row
 
 
 def _settings(request: Request) -> Settings:
@@ -60,9 +64,11 @@ class NotSignedIn(Exception):
 CurrentSession = Annotated[WebSession | None, Depends(_current)]
 
 
-async def require_session(row: CurrentSession) -> WebSession:
+async def require_session(request: Request, row: CurrentSession) -> WebSession:
     """The guard of every page but the sign-in ones: a signed-in session, or `NotSignedIn`."""
     if row is None or not row.signed_in:
+        settings: Settings = request.state.settings
+        telemetry.record_session(None, mode=settings.authz.mode.value, client_id=settings.client_id)
         raise NotSignedIn()
     return row
 

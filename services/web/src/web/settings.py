@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     #: expires on the way.
     refresh_margin_seconds: int = Field(default=30, ge=0, le=600)
     leeway_seconds: int = Field(default=10, ge=0, le=120)
+    #: The trace receiver's query API (`telemetry.receiver`), which the token journey view and the attack
+    #: panel read: `make up` runs it here; on Kubernetes the otel component's collector fans out to it.
+    traces_url: str = "http://127.0.0.1:4318"
+    #: How long the journey view waits for the trace receiver's answer.
+    traces_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
     authz: AuthzSettings = Field(default_factory=lambda: AuthzSettings.for_service(SERVICE_NAME))
 
     @field_validator("client_secret")
@@ -48,7 +53,7 @@ class Settings(BaseSettings):
             raise ValueError("WEB_CLIENT_SECRET is empty")
         return value
 
-    @field_validator("public_url", "gateway_url")
+    @field_validator("public_url", "gateway_url", "traces_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")

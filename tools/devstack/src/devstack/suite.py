@@ -306,6 +306,8 @@ def service_specs(
         "WEB_DATABASE_URL": config.database_url("web"),
         "WEB_GATEWAY_URL": config.url("gateway"),
         "WEB_CLIENT_SECRET": client_secrets["web"],
+        # The journey view reads the local trace receiver (docs/web.md#the-token-journey-view).
+        **({"WEB_TRACES_URL": config.url("traces")} if config.traces else {}),
     }
     envs = {"identity": identity_env, "todos": todos_env, "reminders": reminders_env, "shares": shares_env,
             "gateway": gateway_env, "web": web_env}  # fmt: skip
