@@ -73,7 +73,9 @@ def instrument_outbound(tracer_provider: trace.TracerProvider | None = None) -> 
 
     for instrumentor in (HTTPXClientInstrumentor(), SQLAlchemyInstrumentor()):
         if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument(tracer_provider=tracer_provider)
+            # skip_dep_check: the SQLAlchemy instrumentor declares `sqlalchemy < 2.1` and would otherwise only
+            # log a warning and patch nothing; its engine hooks work on the 2.1 we lock (a test checks the span).
+            instrumentor.instrument(tracer_provider=tracer_provider, skip_dep_check=True)
 
 
 def instrument(app: ASGIApp, *, tracer_provider: trace.TracerProvider | None = None) -> ASGIApp:
