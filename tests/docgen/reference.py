@@ -114,6 +114,7 @@ def _service_settings() -> Iterator[tuple[str, type[BaseSettings]]]:
     from reminders.settings import Settings as Reminders
     from shares.settings import Settings as Shares
     from todos.settings import Settings as Todos
+    from web.settings import Settings as Web
 
     yield from [
         ("identity", Identity),
@@ -121,6 +122,7 @@ def _service_settings() -> Iterator[tuple[str, type[BaseSettings]]]:
         ("todos", Todos),
         ("reminders", Reminders),
         ("shares", Shares),
+        ("web", Web),
     ]
 
 

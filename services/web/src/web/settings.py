@@ -27,9 +27,11 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///.run/web.db"
     #: The API: the gateway's `/api/<service>/…` (with the mesh, its outbound sidecar: `http://gateway`).
     gateway_url: str = "http://127.0.0.1:8080"
+    #: web's client at identity (a confidential client: authorization code + PKCE, RFC 6749 / RFC 7636).
     client_id: str = SERVICE_NAME
     #: No default: `make up` generates it, a cluster mounts it from a Secret.
     client_secret: SecretStr
+    #: What web asks for at sign-in: `openid` for the ID token, the API scopes its pages use.
     scope: str = "openid todos:read todos:write todos:share shares:read shares:write"
     #: How long a signed-in browser session lasts at most (identity's own session is 8 hours).
     session_lifetime_seconds: int = Field(default=8 * 3600, ge=60, le=7 * 24 * 3600)
@@ -38,6 +40,7 @@ class Settings(BaseSettings):
     #: Refresh the access token when it has less than this left, so no API call goes out with one that
     #: expires on the way.
     refresh_margin_seconds: int = Field(default=30, ge=0, le=600)
+    #: Clock skew allowed when web checks the ID token's `exp`, `iat` and `nbf`.
     leeway_seconds: int = Field(default=10, ge=0, le=120)
     #: The trace receiver's query API (`telemetry.receiver`), which the token journey view and the attack
     #: panel read: `make up` runs it here; on Kubernetes the otel component's collector fans out to it.
