@@ -24,7 +24,14 @@ from opentelemetry.trace import Span
 from starlette.datastructures import Headers
 
 import authz
-from gateway.forward import NOT_FORWARDED_REQUEST, BodyTooLarge, UpstreamFailed, connection_listed, read_body
+from gateway.forward import (
+    NOT_FORWARDED_REQUEST,
+    BodyTooLarge,
+    UpstreamFailed,
+    as_bytes,
+    connection_listed,
+    read_body,
+)
 from gateway.modes import Edge
 from gateway.runtime import Runtime
 
@@ -45,6 +52,7 @@ SET_BY_GATEWAY = frozenset({"authorization", "x-request-id", "x-forwarded-for"})
 #: headers of the modes (authz.IDENTITY_HEADERS). Looked up with `_` read as `-` (servers that take
 #: `X_User_Id` for `X-User-Id` exist), one set lookup per header.
 NOT_FROM_CLIENT = NOT_FORWARDED_REQUEST | SET_BY_GATEWAY | authz.IDENTITY_HEADERS
+_NOT_FROM_CLIENT = as_bytes(NOT_FROM_CLIENT)
 FORWARD_KEY = "gateway.forward"
 #: Span attributes only the edge sets (docs/observability.md): the routed service, and the kind of
 #: credential the mode forwards to it (`jwt`, `signed_headers`, ...).
@@ -133,10 +141,11 @@ def forwarded_headers(scope: Scope, added: list[tuple[str, str]], request_id: st
     listed = connection_listed(client)
     kept = []
     for raw_name, raw_value in client:
-        name = raw_name.decode("latin-1").lower()
-        if name.replace("_", "-") in NOT_FROM_CLIENT or name in listed:
+        # Compared as bytes; only what is kept is decoded (aiohttp takes `str` headers).
+        name = raw_name.lower()
+        if name.replace(b"_", b"-") in _NOT_FROM_CLIENT or name in listed:
             continue
-        kept.append((name, raw_value.decode("latin-1")))
+        kept.append((name.decode("latin-1"), raw_value.decode("latin-1")))
     kept += added
     kept.append(("x-request-id", request_id))
     # The gateway is the edge: the address it saw is the only one it vouches for (a client-sent
@@ -220,10 +229,11 @@ class Proxy:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self._bases = {service: url.rstrip("/") for service, url in runtime.settings.upstreams.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         forward: Forward = scope[FORWARD_KEY]
-        url = self.runtime.settings.upstreams[forward.service].rstrip("/") + forward.target
+        url = self._bases[forward.service] + forward.target
         tagged = {"x-request-id": forward.request_id}
         try:
             answer = await self.runtime.forwarder.forward(scope["method"], url, forward.headers, forward.body)
@@ -231,7 +241,8 @@ class Proxy:
             slug = "upstream-unavailable" if failure.status == 502 else "upstream-timeout"
             await send_problem(send, failure.status, slug, failure.detail, tagged)
             return
-        out = [(k, v) for k, v in answer.headers if k.lower() != b"x-request-id"]
+        # The service's own X-Request-Id and length are not among answer.headers (forward.NOT_FORWARDED_RESPONSE).
+        out = answer.headers
         out += [(b"content-length", str(len(answer.body)).encode()), (b"x-request-id", forward.request_id.encode())]
         await send({"type": "http.response.start", "status": answer.status, "headers": out})
         await send({"type": "http.response.body", "body": answer.body})
