@@ -24,7 +24,14 @@ from opentelemetry.trace import Span
 from starlette.datastructures import Headers
 
 import authz
-from gateway.forward import NOT_FORWARDED_REQUEST, BodyTooLarge, UpstreamFailed, connection_listed, read_body
+from gateway.forward import (
+    NOT_FORWARDED_REQUEST,
+    BodyTooLarge,
+    UpstreamFailed,
+    as_bytes,
+    connection_listed,
+    read_body,
+)
 from gateway.modes import Edge
 from gateway.runtime import Runtime
 
@@ -45,6 +52,7 @@ SET_BY_GATEWAY = frozenset({"authorization", "x-request-id", "x-forwarded-for"})
 #: headers of the modes (authz.IDENTITY_HEADERS). Looked up with `_` read as `-` (servers that take
 #: `X_User_Id` for `X-User-Id` exist), one set lookup per header.
 NOT_FROM_CLIENT = NOT_FORWARDED_REQUEST | SET_BY_GATEWAY | authz.IDENTITY_HEADERS
+_NOT_FROM_CLIENT = as_bytes(NOT_FROM_CLIENT)
 FORWARD_KEY = "gateway.forward"
 #: Span attributes only the edge sets (docs/observability.md): the routed service, and the kind of
 #: credential the mode forwards to it (`jwt`, `signed_headers`, ...).
@@ -94,8 +102,10 @@ def route_of(scope: Scope) -> Route:
         query = authz.canonical_query(scope.get("query_string", b"").decode("latin-1"))
     except authz.BadTarget as e:
         raise BadRoute(400, "bad-path", str(e)) from None
-    service, rest = split_api_path(path)
-    return Route(service, f"/{service}{rest}" + (f"?{query}" if query else ""))
+    # The canonical path still starts with `/api/<service>` as sent (checked above: no escape, no empty or
+    # dot segment there), so the target is the rest of it.
+    target = path[len(API_PREFIX) - 1 :]
+    return Route(segments[1], f"{target}?{query}" if query else target)
 
 
 async def send_problem(send: Send, status: int, slug: str, detail: str, headers: dict[str, str] | None = None) -> None:
@@ -133,10 +143,11 @@ def forwarded_headers(scope: Scope, added: list[tuple[str, str]], request_id: st
     listed = connection_listed(client)
     kept = []
     for raw_name, raw_value in client:
-        name = raw_name.decode("latin-1").lower()
-        if name.replace("_", "-") in NOT_FROM_CLIENT or name in listed:
+        # Compared as bytes; only what is kept is decoded (aiohttp takes `str` headers).
+        name = raw_name.lower()
+        if name.replace(b"_", b"-") in _NOT_FROM_CLIENT or name in listed:
             continue
-        kept.append((name, raw_value.decode("latin-1")))
+        kept.append((name.decode("latin-1"), raw_value.decode("latin-1")))
     kept += added
     kept.append(("x-request-id", request_id))
     # The gateway is the edge: the address it saw is the only one it vouches for (a client-sent
@@ -156,38 +167,39 @@ class TokenBoundaryMiddleware:
         self.runtime = runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        runtime = self.runtime
         # One request id for the whole exchange, refusals included, so a learner can follow any request.
-        request_id = _request_id(scope["headers"])
-        tagged = {"x-request-id": request_id}
+        request_id, authorization = _read_headers(scope["headers"])
         try:
             route = route_of(scope)
         except BadRoute as bad:
-            await send_problem(send, bad.status, bad.slug, bad.detail, tagged)
+            await send_problem(send, bad.status, bad.slug, bad.detail, {"x-request-id": request_id})
             return
-        verifier = self.runtime.verifiers.get(route.service)
+        verifier = runtime.verifiers.get(route.service)
         if verifier is None:
-            await send_problem(send, 404, "not-found", "no service by that name behind this gateway", tagged)
+            await send_problem(send, 404, "not-found", "no service by that name behind this gateway",
+                               {"x-request-id": request_id})  # fmt: skip
             return
         span = authz.recording_span()
         if span is not None:
             self._trace_received(span, scope, route.service)
         try:
-            client_token = authz.bearer_token_of(header_values(scope, b"authorization"))
-            token, principal = await self.runtime.admit(route.service, verifier, client_token)
+            token, principal = await runtime.admit(route.service, verifier, authz.bearer_token_of(authorization))
         except authz.AuthzError as error:
             await self._refuse(error, scope, receive, send, request_id)
             return
         if span is not None:
             authz.record_principal(span, principal, hop="edge")
-        limit = self.runtime.settings.max_body_bytes
+        limit = runtime.settings.max_body_bytes
         try:
             body = await read_body(receive, limit)
         except BodyTooLarge:
-            await send_problem(send, 413, "content-too-large", f"the body is larger than {limit} bytes", tagged)
+            await send_problem(send, 413, "content-too-large", f"the body is larger than {limit} bytes",
+                               {"x-request-id": request_id})  # fmt: skip
             return
         edge = Edge(route.service, token, principal, scope["method"], route.target, body)
         try:
-            outbound = await self.runtime.mode.outbound(edge)
+            outbound = await runtime.mode.outbound(edge)
         except authz.AuthzError as error:
             await self._refuse(error, scope, receive, send, request_id)
             return
@@ -220,10 +232,11 @@ class Proxy:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self._bases = {service: url.rstrip("/") for service, url in runtime.settings.upstreams.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         forward: Forward = scope[FORWARD_KEY]
-        url = self.runtime.settings.upstreams[forward.service].rstrip("/") + forward.target
+        url = self._bases[forward.service] + forward.target
         tagged = {"x-request-id": forward.request_id}
         try:
             answer = await self.runtime.forwarder.forward(scope["method"], url, forward.headers, forward.body)
@@ -231,27 +244,31 @@ class Proxy:
             slug = "upstream-unavailable" if failure.status == 502 else "upstream-timeout"
             await send_problem(send, failure.status, slug, failure.detail, tagged)
             return
-        out = [(k, v) for k, v in answer.headers if k.lower() != b"x-request-id"]
+        # The service's own X-Request-Id and length are not among answer.headers (forward.NOT_FORWARDED_RESPONSE).
+        out = answer.headers
         out += [(b"content-length", str(len(answer.body)).encode()), (b"x-request-id", forward.request_id.encode())]
         await send({"type": "http.response.start", "status": answer.status, "headers": out})
         await send({"type": "http.response.body", "body": answer.body})
 
 
-def header_values(scope: Scope, name: bytes) -> list[str]:
-    """Every value of one header, in the order sent (ASGI servers give header names in lower case)."""
-    return [value.decode("latin-1") for key, value in scope["headers"] if key == name]
-
-
-def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
+def _read_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str, list[str]]:
+    """The request id (the client's first well-formed one, else a new one) and every Authorization value in
+    the order sent, in one pass over the headers (ASGI servers give header names in lower case)."""
+    client_id: str | None = None
+    authorization: list[str] = []
     for name, value in headers:
-        if name == b"x-request-id":
+        if name == b"authorization":
+            authorization.append(value.decode("latin-1"))
+        elif name == b"x-request-id" and client_id is None:
             candidate = value.decode("latin-1")
             if _REQUEST_ID.match(candidate):
-                return candidate
+                client_id = candidate
+    if client_id is not None:
+        return client_id, authorization
     # A request id names a request in the logs; it guards nothing, so Python's own generator will do, 128
     # bits as 32 hex digits like a UUID's: `uuid4()` asked the kernel for 16 random bytes, a system call per
     # request (os.urandom).
-    return f"{random.getrandbits(128):032x}"
+    return f"{random.getrandbits(128):032x}", authorization
 
 
 class GatewayApp:

@@ -25,7 +25,17 @@ HOP_BY_HOP = frozenset({
     "transfer-encoding", "upgrade",
 })  # fmt: skip
 NOT_FORWARDED_REQUEST = HOP_BY_HOP | {"host", "content-length"}
-NOT_FORWARDED_RESPONSE = HOP_BY_HOP | {"content-length", "server", "date"}
+#: Nor `x-request-id`: the gateway tags every answer with its own (boundary.Proxy sets it, with the length).
+NOT_FORWARDED_RESPONSE = HOP_BY_HOP | {"content-length", "server", "date", "x-request-id"}
+
+
+def as_bytes(names: Iterable[str]) -> frozenset[bytes]:
+    """Header names as the wire and ASGI carry them: the hot path compares bytes instead of decoding every
+    header it reads to compare it (docs/performance.md)."""
+    return frozenset(name.encode("latin-1") for name in names)
+
+
+_NOT_FORWARDED_RESPONSE = as_bytes(NOT_FORWARDED_RESPONSE)
 
 
 class BodyTooLarge(Exception):
@@ -67,12 +77,13 @@ async def read_body(receive, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def connection_listed(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[str]:
-    """Header names the sender listed in `Connection` (also hop-by-hop, RFC 9110 section 7.6.1)."""
-    listed: set[str] = set()
+def connection_listed(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes]:
+    """Header names the sender listed in `Connection` (also hop-by-hop, RFC 9110 section 7.6.1), in lower
+    case."""
+    listed: set[bytes] = set()
     for name, value in headers:
         if name.lower() == b"connection":
-            listed.update(token.strip().lower() for token in value.decode("latin-1").split(","))
+            listed.update(token.strip().lower() for token in value.split(b","))
     return frozenset(listed)
 
 
@@ -125,12 +136,8 @@ class Forwarder:
             ) as response:
                 payload = await response.read()
                 listed = connection_listed(response.raw_headers)
-                dropped = NOT_FORWARDED_RESPONSE | listed if listed else NOT_FORWARDED_RESPONSE
-                out = [
-                    (name, value)
-                    for name, value in response.raw_headers
-                    if name.decode("latin-1").lower() not in dropped
-                ]
+                dropped = _NOT_FORWARDED_RESPONSE | listed if listed else _NOT_FORWARDED_RESPONSE
+                out = [(name, value) for name, value in response.raw_headers if name.lower() not in dropped]
                 self.forwarded += 1
                 return UpstreamResponse(response.status, out, payload)
         except TimeoutError:
