@@ -34,6 +34,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.tree_copy import copy_tree
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,13 +107,7 @@ def uv() -> str:
 
 @pytest.fixture(scope="module")
 def fork(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    copy = tmp_path_factory.mktemp("fork") / "tree"
-    for rel in tree_files(ROOT):
-        (copy / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, copy / rel)
-    # A cache, not the tree: the kubectl the k8s tests fetched once (tests/k8s/tools.py) need not be fetched again.
-    if (ROOT / ".run" / "k8s-tools").is_dir():
-        shutil.copytree(ROOT / ".run" / "k8s-tools", copy / ".run" / "k8s-tools", symlinks=True)
+    copy = copy_tree(ROOT, tree_files(ROOT), tmp_path_factory.mktemp("fork") / "tree")
     renamed = subprocess.run(
         [sys.executable, "scripts/rename", NEW_NAME], cwd=copy, capture_output=True, text=True, check=False
     )

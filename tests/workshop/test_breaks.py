@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tree_copy import copy_tree
+
 ROOT = Path(__file__).resolve().parents[2]
 BREAKS = ROOT / "docs" / "workshop" / "breaks"
 INDEX = BREAKS / "README.md"
@@ -142,13 +144,7 @@ def tree_files(root: Path) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    copy = tmp_path_factory.mktemp("breaks") / "tree"
-    for rel in tree_files(ROOT):
-        (copy / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, copy / rel)
-    # A cache, not the tree: the kubectl tests/k8s fetched once need not be fetched again (tests/k8s/tools.py).
-    if (ROOT / ".run" / "k8s-tools").is_dir():
-        shutil.copytree(ROOT / ".run" / "k8s-tools", copy / ".run" / "k8s-tools", symlinks=True)
+    copy = copy_tree(ROOT, tree_files(ROOT), tmp_path_factory.mktemp("breaks") / "tree")
     uv = shutil.which("uv")
     assert uv, "uv is not on PATH: `make install` puts it there"
     env = {k: v for k, v in os.environ.items() if k not in {"UV_PROJECT_ENVIRONMENT", "VIRTUAL_ENV"}}

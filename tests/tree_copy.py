@@ -1,0 +1,23 @@
+"""A copy of this repository's files in a folder of its own, for tests that must run another tree.
+
+The fork test renames a copy; the workshop's breaks test patches one. Each gives the copy its own `.venv`:
+the workspace's editable installs point at the tree they were made from, so the original one would test
+the original code.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def copy_tree(root: Path, files: Iterable[Path], dest: Path) -> Path:
+    """`files` (relative to `root`) copied to `dest`, with the k8s tools cache; `dest` back."""
+    for rel in files:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / rel, dest / rel)
+    # A cache, not the tree: the kubectl the k8s tests fetched once (tests/k8s/tools.py) need not be fetched again.
+    if (root / ".run" / "k8s-tools").is_dir():
+        shutil.copytree(root / ".run" / "k8s-tools", dest / ".run" / "k8s-tools", symlinks=True)
+    return dest
