@@ -30,22 +30,20 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-import psycopg
 import uvloop
-from psycopg import sql
 
 from authz import Mode
 from bench import procs
 from bench.gateway import Headers, Result, bearer, drive, mint, password_token
 from devstack.ports import free_ports
 from devstack.suite import Suite, SuiteConfig
+from tests.e2e.infra.databases import postgres_databases
 
 SERVICES = ("identity", "mailsink", "todos", "reminders", "shares", "gateway")
 DATABASES = ("identity", "todos", "reminders", "shares")
@@ -58,7 +56,6 @@ ROUNDS = 3
 PARTS = ("todos", "gateway")
 #: The floor service's name behind the gateway (an extra upstream: `/api/floor/…`), taking edge tokens for todos.
 FLOOR_UPSTREAM = "floor"
-PG_ADMIN_URL = os.environ.get("TODO_SUITE_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @dataclass
@@ -120,29 +117,12 @@ async def seed_todos(gateway: str, token: str, count: int) -> None:
 
 
 @contextmanager
-def postgres_databases() -> Iterator[dict[str, str]]:
-    """One fresh database per service on the local server (scripts/with-postgres's), dropped at the end."""
-    run = uuid.uuid4().hex[:8]
-    names = {name: f"todo_suite_bench_{run}_{name}" for name in DATABASES}
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-        for db in names.values():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    try:
-        yield {name: f"{base}/{db}" for name, db in names.items()}
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-            for db in names.values():
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
-
-
-@contextmanager
 def suite(db: str, *, mesh: bool = False, mode: str = Mode.PASSTHROUGH.value, floor_url: str | None = None
           ) -> Iterator[Suite]:  # fmt: skip
     """The suite (no web UI, tracing off); with `floor_url`, the gateway also routes `/api/floor/…` there."""
     with ExitStack() as stack:
         run_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-hops-")))
-        urls = stack.enter_context(postgres_databases()) if db == "postgres" else {}
+        urls = stack.enter_context(postgres_databases(list(DATABASES))) if db == "postgres" else {}
         config = SuiteConfig(
             run_dir=run_dir,
             ports=dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True)),

@@ -7,10 +7,11 @@ the gateway handed it — a token, or signed identity headers — at the gateway
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from tests.e2e.infra.local_http import QuietHandler, serving
 
 #: The request headers that carry a caller, in any mode.
 CREDENTIAL_HEADERS = ("authorization", "x-user-id", "x-user-name", "x-roles", "x-scopes")
@@ -36,7 +37,7 @@ class Spy:
 def spy_upstream() -> Iterator[Spy]:
     spy: Spy
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             spy.received.append({k.lower(): v for k, v in self.headers.items()})
             body = b"{}"
@@ -46,15 +47,6 @@ def spy_upstream() -> Iterator[Spy]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # quiet
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    spy = Spy(server)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as server:
+        spy = Spy(server)
         yield spy
-    finally:
-        server.shutdown()
-        server.server_close()
