@@ -14,41 +14,28 @@ import pytest
 from tests.e2e.infra.doc_shell import run_blocks
 from tests.e2e.infra.matrix import built_modes
 from tests.e2e.infra.workshop import CLUSTER_ONLY, KINDS, WORKSHOP, Lab, commands, fixture_of, labs
+from tests.workshop.pages import break_ids, read_break
 
 REPO = Path(__file__).parents[1]
 LABS = labs()
 SECTIONS = ("Goal", "Commands", "What to observe and why", "Break it", "The fix")
-#: Lab number -> (break id, the check that fails, why it fails): issue 20's table, shared with
-#: docs/workshop/breaks/ (part B), whose test applies each break and runs its check.
-BREAKS = {
-    "01": ("accept-alg-none", "libs/authz/tests/test_verify.py::TestAlgorithm::"
-           "test_unsigned_token_is_refused_before_any_key_is_fetched", "a token with `alg: none` is no longer refused"),
-    "02": ("drop-owner-filter", "services/todos/tests/test_routes.py::TestReadTodo::test_not_accessible",
-           "Bob reads Alice's todo instead of a 404"),
-    "03": ("skip-pkce-check", "services/identity/tests/test_signin.py::TestPkce::test_wrong_verifier",
-           "identity redeems a code without the right verifier"),
-    "04": ("reminders-may-post", "services/todos/tests/test_routes.py::TestServiceCaller::"
-           "test_service_token_refused_even_with_user_scopes[POST-/todos]",
-           "reminders' token creates a todo instead of a 403"),
-    "05": ("skip-actor-check",
-           "services/todos/tests/test_sharing.py::TestDelegationTable::test_other_actor_may_not_read",
-           "a delegated token whose actor is not allowed is accepted"),
-    "06": ("trust-client-header", "services/gateway/tests/test_boundary.py::"
-           "test_client_sent_identity_headers_never_reach_the_service[extract]",
-           "the gateway forwards a spoofed identity header"),
-    "07": ("skip-audience-check", "libs/authz/tests/test_verify.py::TestAudienceAndIssuer::test_wrong_audience",
-           "a token for another audience is accepted"),
-    "08": ("drop-peer-check", "tools/meshgen/tests/test_envoy.py::test_todos_calls_no_service_of_the_suite",
-           "todos may call reminders (the peer policy no longer denies)"),
-    "09": ("drop-old-key-early", "services/identity/tests/test_keys.py::TestRetire::"
-           "test_a_token_of_the_old_key_verifies_right_after_the_new_key_signs",
-           "tokens signed with the old key fail right after rotation"),
-    "10": ("token-in-span", "services/todos/tests/test_telemetry.py::test_no_attribute_holds_a_token",
-           "a raw token shows up in a span attribute"),
-    "11": ("drop-authorization-policy", "tests/k8s/test_overlays.py::"
-           "test_the_mesh_objects_are_exactly_the_generated_ones[passthrough/mesh]",
-           "the rendered mesh overlay lacks the AuthorizationPolicy that denies"),
-}  # fmt: skip
+#: Lab number -> why its break's check fails, in the lab's words. The break and its check come from the
+#: break's own page (docs/workshop/breaks/<id>.md, tests/workshop/pages.py), whose Lab field names the lab.
+WHY = {
+    "01": "a token with `alg: none` is no longer refused",
+    "02": "Bob reads Alice's todo instead of a 404",
+    "03": "identity redeems a code without the right verifier",
+    "04": "reminders' token creates a todo instead of a 403",
+    "05": "a delegated token whose actor is not allowed is accepted",
+    "06": "the gateway forwards a spoofed identity header",
+    "07": "a token for another audience is accepted",
+    "08": "todos may call reminders (the peer policy no longer denies)",
+    "09": "tokens signed with the old key fail right after rotation",
+    "10": "a raw token shows up in a span attribute",
+    "11": "the rendered mesh overlay lacks the AuthorizationPolicy that denies",
+}
+#: Lab number -> (break id, the check that fails): read from the breaks' pages.
+BREAKS = {page.lab[1:3]: (page.id, page.check) for page in map(read_break, break_ids())}
 
 
 def ids(lab: Lab) -> str:
@@ -58,7 +45,7 @@ def ids(lab: Lab) -> str:
 def test_at_least_ten_local_labs_and_a_cluster_one() -> None:
     assert len([lab for lab in LABS if not lab.cluster]) >= 10
     assert [lab.name for lab in LABS if lab.cluster] == ["11-istio-cluster"]
-    assert sorted(lab.name[:2] for lab in LABS) == sorted(BREAKS)
+    assert sorted(lab.name[:2] for lab in LABS) == sorted(BREAKS) == sorted(WHY)
 
 
 @pytest.mark.parametrize("lab", LABS, ids=ids)
@@ -70,7 +57,8 @@ def test_a_lab_has_its_length_and_every_section(lab: Lab) -> None:
 
 @pytest.mark.parametrize("lab", LABS, ids=ids)
 def test_a_lab_names_its_break_its_check_and_why(lab: Lab) -> None:
-    break_id, check, reason = BREAKS[lab.name[:2]]
+    break_id, check = BREAKS[lab.name[:2]]
+    reason = WHY[lab.name[:2]]
     text = lab.section("Break it")
     assert f"(breaks/{break_id}.md)" in text
     assert check in text

@@ -24,12 +24,8 @@ from pathlib import Path
 import pytest
 
 from tests.tree_copy import copy_tree
+from tests.workshop.pages import BREAKS, INDEX, ROOT, break_ids, read_break
 
-ROOT = Path(__file__).resolve().parents[2]
-BREAKS = ROOT / "docs" / "workshop" / "breaks"
-INDEX = BREAKS / "README.md"
-#: The fields of a break's page: `- **Check:** `<node id>``.
-FIELD = re.compile(r"^- \*\*(Lab|Kind|Check|Reason):\*\* (.+)$", re.MULTILINE)
 #: A row of the index's table: `| [01](../01-lab.md) | [`id`](id.md) | patch | `check` | reason |`.
 ROW = re.compile(
     r"^\| *\[(\d+)\]\(\.\./\1-[a-z0-9-]+\.md\) *"
@@ -38,41 +34,6 @@ ROW = re.compile(
 )
 #: pytest's exit codes: 0 all passed, 1 some failed; anything else (usage error, nothing collected) is no verdict.
 PASSED, FAILED = 0, 1
-
-
-@dataclass(frozen=True)
-class Break:
-    id: str
-    lab: str
-    kind: str
-    check: str
-    reason: str
-
-    @property
-    def patch(self) -> Path:
-        return BREAKS / f"{self.id}.patch"
-
-
-def break_ids() -> list[str]:
-    """Every break with a page in the folder: a new page is picked up without touching this file."""
-    return sorted(page.stem for page in BREAKS.glob("*.md") if page != INDEX)
-
-
-def code(text: str) -> str | None:
-    """`text` without its backticks, if it is one code span."""
-    match = re.fullmatch(r"`([^`]+)`", text.strip())
-    return match.group(1) if match else None
-
-
-def read_break(break_id: str) -> Break:
-    page = BREAKS / f"{break_id}.md"
-    fields = dict(FIELD.findall(page.read_text()))
-    missing = [name for name in ("Lab", "Kind", "Check", "Reason") if name not in fields]
-    assert not missing, f"{page.relative_to(ROOT)} lacks the field(s) {missing}"
-    check, reason = code(fields["Check"]), code(fields["Reason"])
-    assert check, f"{page.relative_to(ROOT)}: the check is not one `pytest node id`"
-    assert reason, f"{page.relative_to(ROOT)}: the reason is not one `code span`"
-    return Break(break_id, fields["Lab"], fields["Kind"].split(",")[0].strip(), check, reason)
 
 
 # --- the index, the pages and the patches agree (fast) -----------------------------------------------------------
