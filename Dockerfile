@@ -82,7 +82,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     && chown -R 10001:10001 /app
 USER 10001:10001
 EXPOSE ${PORT}
-CMD ["uvicorn", "--factory", "--host", "0.0.0.0", "--loop", "uvloop", "--http", "httptools", "--reload", "--reload-dir", "/app/libs", "--reload-dir", "/app/services"]
+CMD ["uvicorn", "--factory", "--host", "0.0.0.0", "--loop", "uvloop", "--http", "httptools", "--no-proxy-headers", "--reload", "--reload-dir", "/app/libs", "--reload-dir", "/app/services"]
 
 # The production venv: the members built as wheels into it (`--no-editable`), so the venv alone runs.
 FROM sources AS build
@@ -97,4 +97,5 @@ ARG PORT
 COPY --from=build /app/.venv /app/.venv
 USER 10001:10001
 EXPOSE ${PORT}
-CMD ["uvicorn", "--factory", "--host", "0.0.0.0", "--loop", "uvloop", "--http", "httptools", "--timeout-graceful-shutdown", "10"]
+CMD ["uvicorn", "--factory", "--host", "0.0.0.0", "--loop", "uvloop", "--http", "httptools", "--no-proxy-headers", \
+     "--timeout-graceful-shutdown", "10"]

@@ -289,11 +289,14 @@ async def test_a_refusal_carries_a_request_id_too(client) -> None:
 
 
 async def test_client_sent_forwarded_for_is_replaced(client, auth, upstream) -> None:
-    response = await client.get("/api/todos/x", headers={**auth, "X-Forwarded-For": "10.9.8.7"})
+    claims = {"X-Forwarded-For": "10.9.8.7", "Forwarded": "for=10.9.8.7", "X-Real-IP": "10.9.8.7", "X_Real_IP": "x"}
+    response = await client.get("/api/todos/x", headers={**auth, **claims})
     assert response.status_code == 200
     [seen] = upstream.seen
     assert seen.all("x-forwarded-for") == [seen.header("x-forwarded-for")]
     assert "10.9.8.7" not in (seen.header("x-forwarded-for") or "")
+    # The client's other ways of naming its address go nowhere: the gateway vouches for one, X-Forwarded-For.
+    assert [name for name, _ in seen.headers if name in ("forwarded", "x-real-ip", "x_real_ip")] == []
 
 
 async def test_w3c_trace_context_is_passed_on(client, auth, upstream) -> None:

@@ -48,10 +48,13 @@ REALM = "gateway"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 #: Headers only the gateway sets on a forwarded request; a client's are dropped, whatever it listed.
 SET_BY_GATEWAY = frozenset({"authorization", "x-request-id", "x-forwarded-for"})
+#: A client's other claims of its own address (RFC 7239 `Forwarded`, `X-Real-IP`): the gateway vouches for
+#: the address it saw in `X-Forwarded-For`, and for nothing else.
+ADDRESS_CLAIMS = frozenset({"forwarded", "x-real-ip"})
 #: What a client's request never carries on: hop-by-hop headers, those only the gateway sets and the identity
 #: headers of the modes (authz.IDENTITY_HEADERS). Looked up with `_` read as `-` (servers that take
 #: `X_User_Id` for `X-User-Id` exist), one set lookup per header.
-NOT_FROM_CLIENT = NOT_FORWARDED_REQUEST | SET_BY_GATEWAY | authz.IDENTITY_HEADERS
+NOT_FROM_CLIENT = NOT_FORWARDED_REQUEST | SET_BY_GATEWAY | ADDRESS_CLAIMS | authz.IDENTITY_HEADERS
 _NOT_FROM_CLIENT = as_bytes(NOT_FROM_CLIENT)
 FORWARD_KEY = "gateway.forward"
 #: Span attributes only the edge sets (docs/observability.md): the routed service, and the kind of

@@ -75,6 +75,14 @@ class ServiceSpec:
 ACCESS_LOG_DEFAULT = {"UVICORN_ACCESS_LOG": "false"}
 
 
+#: uvicorn believes `X-Forwarded-For` and `X-Forwarded-Proto` from 127.0.0.1 by default and puts that address
+#: in the request's `client`. Locally every client is on 127.0.0.1, so anyone could name any address: to the
+#: gateway, which vouches to the services for the address it saw (`X-Forwarded-For`), and to identity's
+#: per-address login throttle. No process here takes those headers from uvicorn; identity reads its trusted
+#: proxy's header itself (`IDENTITY_CLIENT_ADDRESS_HEADER`). Ref: https://www.uvicorn.org/settings/#http
+NO_PROXY_HEADERS = ("--no-proxy-headers",)
+
+
 def uvicorn_cmd(app: str, port: int, uds: Path | None = None) -> list[str]:
     """The app's server; with `uds` it listens on that Unix socket only, mode 0600 (the mesh: its sidecar's
     upstream; devstack/uds_app.py)."""
@@ -82,7 +90,7 @@ def uvicorn_cmd(app: str, port: int, uds: Path | None = None) -> list[str]:
         return [sys.executable, "-m", "devstack.uds_app", app, str(uds)]
     return [
         sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port),
-        "--loop", "uvloop", "--http", "httptools", "--timeout-graceful-shutdown", "3",
+        "--loop", "uvloop", "--http", "httptools", "--timeout-graceful-shutdown", "3", *NO_PROXY_HEADERS,
     ]  # fmt: skip
 
 
