@@ -17,9 +17,10 @@ client in this process, and each process's median CPU per request over the windo
   verified as for todos) — the gateway's own cost — and against the gateway in front of todos.
 
 Each row shows the CPU per request of the process under test (and of its upstream for the hop rows),
-read from /proc/<pid>/stat over the timed windows, and its throughput as a ratio to the floor's in the
-same run. `--part gateway --db sqlite --seconds 3` is the quick check of the gateway alone (about 40 s).
-`mesh_rows` (in `make bench`) runs the gateway path again with the local mesh. Loopback only, bounded in time.
+read from its threads' run times in ns over the timed windows (bench/procs.py), and its throughput as a
+ratio to the floor's in the same run. `--part gateway --db sqlite --seconds 3` is the quick check of the
+gateway alone (about 40 s). `mesh_rows` (in `make bench`) runs the gateway path again with the local mesh.
+Loopback only, bounded in time.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ async def load(name: str, url: str, token: str | Headers | None, pids: dict[str,
     if result.errors:
         raise RuntimeError(f"{name}: {result.errors} requests failed")
     n = max(result.requests, 1)
-    return Row(name, result, {k: (after[k] - before[k]) / n * 1e6 for k in after if k in before})
+    return Row(name, result, {k: v / n * 1e6 for k, v in procs.used(before, after).items()})
 
 
 async def seed_todos(gateway: str, token: str, count: int) -> None:
@@ -261,7 +262,7 @@ async def compare(floor: Case, part: Case, pids: dict[str, int], seconds: float,
                 total.seconds += result.seconds
                 total.latencies += result.latencies
                 n = max(result.requests, 1)
-                windows.append({k: (after[k] - before[k]) / n * 1e6 for k in after if k in before})
+                windows.append({k: v / n * 1e6 for k, v in procs.used(before, after).items()})
 
         for case in (floor, part):
             await measure(case, WARMUP_SECONDS / 2, record=False)

@@ -4,6 +4,11 @@ CPU per request (utime + stime over the timed window, divided by the requests co
 figure: unlike requests per second it does not depend on what else the shared machine is doing, nor on
 which core each process got (with three or more busy processes on two cores no pinning can give each its
 own). Linux only; elsewhere the figures are missing, not wrong.
+
+A window's CPU comes from each thread's run time in nanoseconds (`/proc/<pid>/task/<tid>/schedstat`), not
+from utime + stime in `/proc/<pid>/stat`: those count in clock ticks (10 ms), and a process that used 0.2 s
+in a half-second window was then read to ±5 % per window — more than the differences the bench is after
+(docs/performance.md). Where schedstat reads nothing (a kernel without CONFIG_SCHED_INFO) the ticks remain.
 """
 
 from __future__ import annotations
@@ -64,9 +69,53 @@ def where(pid: int) -> str:
     return f"cpus {span}, last on {last}"
 
 
-def sample(pids: Mapping[str, int]) -> dict[str, float]:
-    """CPU seconds of each process, its descendants included (a sidecar's Envoy under its wrapper)."""
-    return {name: s for name, pid in pids.items() if (s := tree_cpu_seconds(pid)) is not None}
+def thread_cpu_ns(pid: int) -> dict[int, int]:
+    """Each live thread's run time in ns (the first field of its schedstat); {} if /proc cannot tell."""
+    found = {}
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        with suppress(OSError, ValueError, IndexError):
+            found[int(stat.parent.name)] = int(stat.read_text().split()[0])
+    return found
+
+
+def tree_threads(pid: int) -> dict[int, int]:
+    """`thread_cpu_ns` of `pid` and all its descendants (thread ids are unique across processes)."""
+    found = thread_cpu_ns(pid)
+    for child in children(pid):
+        found.update(tree_threads(child))
+    return found
+
+
+#: What `sample` takes: per watched process, its tree's threads' run time in ns, or (no schedstat) its
+#: tree's utime + stime in seconds.
+Sample = dict[str, dict[int, int] | float]
+
+
+def sample(pids: Mapping[str, int]) -> Sample:
+    """A reading of each process's CPU, its descendants included (a sidecar's Envoy under its wrapper), for
+    `used`."""
+    taken: Sample = {}
+    for name, pid in pids.items():
+        threads = tree_threads(pid)
+        if threads and any(threads.values()):
+            taken[name] = threads
+        elif (seconds := tree_cpu_seconds(pid)) is not None:
+            taken[name] = seconds
+    return taken
+
+
+def used(before: Sample, after: Sample) -> dict[str, float]:
+    """CPU seconds each process used between two readings. By thread: a thread that started in between
+    counts whole; one that ended in between loses what it used in the window (the bench's processes keep
+    their busy threads)."""
+    out = {}
+    for name, end in after.items():
+        start = before.get(name)
+        if isinstance(end, dict) and isinstance(start, dict):
+            out[name] = sum(ns - start.get(tid, 0) for tid, ns in end.items()) / 1e9
+        elif isinstance(end, float) and isinstance(start, float):
+            out[name] = end - start
+    return out
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:

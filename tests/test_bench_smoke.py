@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,20 @@ def test_floors_answer_and_a_case_is_measured_per_process() -> None:
         assert set(row.cpu_us) == {"floor", "hop"}
     assert direct.cpu_us["floor"] > 0  # the service did the work...
     assert hopped.cpu_us["hop"] > 0  # ...and the hop forwarded every request to it
+
+
+def test_a_window_s_cpu_is_read_to_the_millisecond() -> None:
+    # Each thread's run time in ns (schedstat), not utime + stime in clock ticks (10 ms): a short window
+    # reads what it used, not a multiple of 10 ms.
+    pids = {"me": os.getpid()}
+    before, cpu_before = procs.sample(pids), time.thread_time()
+    deadline = time.thread_time() + 0.013
+    while time.thread_time() < deadline:
+        pass
+    after, cpu_after = procs.sample(pids), time.thread_time()
+    used = procs.used(before, after)["me"]
+    assert isinstance(after["me"], dict), "schedstat unreadable: the bench falls back to clock ticks"
+    assert abs(used - (cpu_after - cpu_before)) < 0.002, (used, cpu_after - cpu_before)
 
 
 def test_cpu_of_a_process_tree_includes_its_children() -> None:
