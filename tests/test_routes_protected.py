@@ -7,7 +7,7 @@ API, its client authentication). The public routes are listed per service, exact
 the list must report exactly them, so a stale entry fails as surely as a forgotten guard.
 
 The gateway's API is not a set of routes: every `/api/<service>/…` request goes through
-`TokenBoundaryMiddleware` (plain ASGI), checked here by what the app is built from; its own routes are the
+`EdgeProxy` (plain ASGI), checked here by what the app is built from; its own routes are the
 operator endpoints, all public.
 """
 
@@ -303,11 +303,11 @@ def test_a_route_protected_through_a_named_permission_passes(service: Service) -
 
 def test_the_gateway_api_goes_through_the_token_boundary() -> None:
     from gateway.app import create_app
-    from gateway.boundary import API_PREFIX, GatewayApp, TokenBoundaryMiddleware
+    from gateway.boundary import API_PREFIX, EdgeProxy, GatewayApp
     from gateway.settings import Settings
 
     app = create_app(Settings())
 
     assert isinstance(app, GatewayApp)
-    assert isinstance(app.api, TokenBoundaryMiddleware)
+    assert isinstance(app.api, EdgeProxy)
     assert API_PREFIX == "/api/"

@@ -13,7 +13,7 @@ from fastapi.responses import PlainTextResponse
 
 import authz
 from gateway import telemetry
-from gateway.boundary import GatewayApp, Proxy, TokenBoundaryMiddleware
+from gateway.boundary import EdgeProxy, GatewayApp
 from gateway.runtime import Runtime
 from gateway.settings import SERVICE_NAME, Settings
 
@@ -67,4 +67,4 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     def metrics() -> str:
         return "".join(f"{name} {value}\n" for name, value in runtime.metrics().items())
 
-    return telemetry.instrument(GatewayApp(TokenBoundaryMiddleware(Proxy(runtime), runtime=runtime), ops))
+    return telemetry.instrument(GatewayApp(EdgeProxy(runtime), ops))

@@ -1,14 +1,19 @@
 """The gateway's hot path, as plain ASGI: the token boundary, then the forward.
 
-`TokenBoundaryMiddleware` runs for every `/api/<service>/…` request, in every mode, and is the same in
+`EdgeProxy` runs for every `/api/<service>/…` request, in every mode, and is the same in
 every mode (the mode is one `EdgeMode` object, gateway/modes/):
 1. it finds the routed service and the target from one form of the path, the canonical one
    (authz._canonical), which is also what it forwards and what a service sees, with or without the mesh;
 2. it validates the edge token for the routed service (its `aud` must name that service) and refuses
    anything but a user's own token from an edge client;
-3. it asks the mode what the service receives, and hands the request on to `Proxy` without any identity
-   header the client sent (`X-User-Id`, `X-Roles`, `X-Scopes`, the gateway signature headers,
-   `X-On-Behalf-Of`, `X-Forwarded-Client-Cert`, in any case and with `_` for `-`) or its `Authorization`.
+3. it asks the mode what the service receives, and forwards the request to the service without any
+   identity header the client sent (`X-User-Id`, `X-Roles`, `X-Scopes`, the gateway signature headers,
+   `X-On-Behalf-Of`, `X-Forwarded-Client-Cert`, in any case and with `_` for `-`) or its `Authorization`;
+4. it sends the service's answer back, without its hop-by-hop headers, with the request id.
+
+It is written for the cost per request, which `make bench` holds against a bare aiohttp hop
+(docs/performance.md): one pass over the client's headers, a canonical path routed by one match, plain
+tuples instead of records, one coroutine per step that may wait.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ import json
 import logging
 import random
 import re
+import string
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from opentelemetry.trace import Span
 from starlette.datastructures import Headers
@@ -29,7 +35,6 @@ from gateway.forward import (
     BodyTooLarge,
     UpstreamFailed,
     as_bytes,
-    connection_listed,
     read_body,
 )
 from gateway.modes import Edge
@@ -56,7 +61,8 @@ ADDRESS_CLAIMS = frozenset({"forwarded", "x-real-ip"})
 #: `X_User_Id` for `X-User-Id` exist), one set lookup per header.
 NOT_FROM_CLIENT = NOT_FORWARDED_REQUEST | SET_BY_GATEWAY | ADDRESS_CLAIMS | authz.IDENTITY_HEADERS
 _NOT_FROM_CLIENT = as_bytes(NOT_FROM_CLIENT)
-FORWARD_KEY = "gateway.forward"
+#: A header name as `_NOT_FROM_CLIENT` holds it: lower case, `_` as `-` (one `bytes.translate`).
+_FOLD = bytes.maketrans(string.ascii_uppercase.encode() + b"_", string.ascii_lowercase.encode() + b"-")
 #: Span attributes only the edge sets (docs/observability.md): the routed service, and the kind of
 #: credential the mode forwards to it (`jwt`, `signed_headers`, ...).
 ROUTED_SERVICE = "auth.route.service"
@@ -81,19 +87,34 @@ class BadRoute(Exception):
         self.status, self.slug, self.detail = status, slug, detail
 
 
-class Route(NamedTuple):
-    """Where a request goes: the routed service and the canonical target."""
-
-    # A NamedTuple, not a frozen dataclass: as immutable, and a third of the cost to build, once per request
-    # (a frozen dataclass sets each field through object.__setattr__; docs/performance.md).
-    service: str
-    #: `/<service>/…?query`, canonical: what is forwarded, signed (extract) and seen by the service.
-    target: str
+#: A segment of a path that is canonical as sent (authz._canonical): only `pchar` (RFC 3986 section 3.3), no
+#: escape, not empty, not starting with a dot (so no `.` or `..` segment).
+_SEGMENT = r"[A-Za-z0-9\-_~!$&'()*+,;=:@][A-Za-z0-9\-._~!$&'()*+,;=:@]*"
+#: `/api/<service>[/<segment>…][/]`, canonical as sent: what nearly every request is. One match routes it;
+#: anything else goes the general way (`authz.canonical_path`), which normalises or refuses it.
+_PLAIN_API_PATH = re.compile(rf"/api(/({_SEGMENT})(?:/{_SEGMENT})*/?)")
 
 
-def route_of(scope: Scope) -> Route:
-    """The routed service and the target, both from the canonical form of the path the client sent."""
+def route_of(scope: Scope) -> tuple[str, str]:
+    """The routed service and the target (`/<service>/…?query`: what is forwarded, signed in extract and seen
+    by the service), both from the canonical form of the path the client sent."""
     raw = raw_path(scope)
+    plain = _PLAIN_API_PATH.fullmatch(raw)
+    if plain is not None:
+        service, target = plain.group(2, 1)
+    else:
+        service, target = _general_route(raw)
+    query = scope.get("query_string")
+    if query:
+        try:
+            target = f"{target}?{authz.canonical_query(query.decode('latin-1'))}"
+        except authz.BadTarget as e:
+            raise BadRoute(400, "bad-path", str(e)) from None
+    return service, target
+
+
+def _general_route(raw: str) -> tuple[str, str]:
+    """`route_of` for a path that is not canonical as sent (or names no service)."""
     # `/api/<service>` exactly as sent: no escape (`/api/%74odos`), no empty segment (`/api//todos`).
     segments = raw.split("/", 3)[1:3]
     if "%" in "".join(segments):
@@ -102,13 +123,11 @@ def route_of(scope: Scope) -> Route:
         raise BadRoute(404, "not-found", "no service by that name behind this gateway")
     try:
         path = authz.canonical_path(raw)
-        query = authz.canonical_query(scope.get("query_string", b"").decode("latin-1"))
     except authz.BadTarget as e:
         raise BadRoute(400, "bad-path", str(e)) from None
     # The canonical path still starts with `/api/<service>` as sent (checked above: no escape, no empty or
     # dot segment there), so the target is the rest of it.
-    target = path[len(API_PREFIX) - 1 :]
-    return Route(segments[1], f"{target}?{query}" if query else target)
+    return segments[1], path[len(API_PREFIX) - 1 :]
 
 
 async def send_problem(send: Send, status: int, slug: str, detail: str, headers: dict[str, str] | None = None) -> None:
@@ -126,68 +145,70 @@ _TITLES = {
 }  # fmt: skip
 
 
-class Forward(NamedTuple):
-    """A request through the boundary, ready to go to its service (a NamedTuple, like `Route`)."""
+def read_client_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str, list[str], list[tuple[str, str]]]:
+    """In one pass over the client's headers (each name one set lookup; docs/performance.md):
 
-    service: str
-    target: str
-    headers: list[tuple[str, str]]
-    body: bytes
-    request_id: str
+    - the request id: the client's first well-formed `X-Request-Id`, else a new one;
+    - every Authorization value, in the order sent;
+    - the headers that may go on to the service: not hop-by-hop, not one the gateway sets, no identity header.
+
+    A header the client listed in `Connection` (RFC 9110 section 7.6.1) is dropped too. That list comes from
+    the client's request alone, before the gateway adds anything: a client's `Connection: authorization`
+    drops its own Authorization, never the one the gateway sets."""
+    request_id: str | None = None
+    authorization: list[str] = []
+    kept: list[tuple[str, str]] = []
+    listed: set[str] = set()
+    for raw_name, raw_value in headers:
+        # Compared as bytes, in lower case and with `_` read as `-` (servers that take `X_User_Id` for
+        # `X-User-Id` exist); only what is kept is decoded (aiohttp takes `str` headers).
+        name = raw_name.translate(_FOLD)
+        if name not in _NOT_FROM_CLIENT:
+            kept.append((raw_name.decode("latin-1"), raw_value.decode("latin-1")))
+        elif name == b"authorization":
+            authorization.append(raw_value.decode("latin-1"))
+        elif name == b"x-request-id":
+            candidate = raw_value.decode("latin-1")
+            if request_id is None and _REQUEST_ID.match(candidate):
+                request_id = candidate
+        elif name == b"connection":
+            listed.update(token.strip().lower() for token in raw_value.decode("latin-1").split(","))
+    if listed:
+        kept = [(name, value) for name, value in kept if name.lower() not in listed]
+    # A request id names a request in the logs; it guards nothing, so Python's own generator will do, 128
+    # bits as 32 hex digits like a UUID's: `uuid4()` asked the kernel for 16 random bytes, a system call per
+    # request (os.urandom).
+    return request_id or f"{random.getrandbits(128):032x}", authorization, kept
 
 
-def forwarded_headers(scope: Scope, added: list[tuple[str, str]], request_id: str) -> list[tuple[str, str]]:
-    """The client's headers without credentials, identity claims and hop-by-hop ones, then the gateway's.
-
-    The names the client listed in `Connection` (RFC 9110 section 7.6.1) are worked out from the client's
-    request alone, before anything is added: a client's `Connection: authorization` drops its own
-    Authorization, never the one the gateway sets."""
-    client = scope["headers"]
-    listed = connection_listed(client)
-    kept = []
-    for raw_name, raw_value in client:
-        # Compared as bytes; only what is kept is decoded (aiohttp takes `str` headers).
-        name = raw_name.lower()
-        if name.replace(b"_", b"-") in _NOT_FROM_CLIENT or name in listed:
-            continue
-        kept.append((name.decode("latin-1"), raw_value.decode("latin-1")))
-    kept += added
-    kept.append(("x-request-id", request_id))
-    # The gateway is the edge: the address it saw is the only one it vouches for (a client-sent
-    # X-Forwarded-For would let anyone claim any address).
-    peer = scope.get("client")
-    if peer:
-        kept.append(("x-forwarded-for", peer[0]))
-    return kept
-
-
-class TokenBoundaryMiddleware:
-    """Pure ASGI middleware: route, validate, apply the mode. `runtime` holds the verifiers and the mode
+class EdgeProxy:
+    """Plain ASGI, the `/api/…` path: the token boundary (route, validate, apply the mode), then the forward
+    to the service and its answer back. `runtime` holds the verifiers, the mode and the forwarding pool
     (built in the lifespan), so this object can be created before the app starts."""
 
-    def __init__(self, app: ASGIApp, *, runtime: Runtime) -> None:
-        self.app = app
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self._bases = {service: url.rstrip("/") for service, url in runtime.settings.upstreams.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime = self.runtime
         # One request id for the whole exchange, refusals included, so a learner can follow any request.
-        request_id, authorization = _read_headers(scope["headers"])
+        request_id, authorization, headers = read_client_headers(scope["headers"])
         try:
-            route = route_of(scope)
+            service, target = route_of(scope)
         except BadRoute as bad:
             await send_problem(send, bad.status, bad.slug, bad.detail, {"x-request-id": request_id})
             return
-        verifier = runtime.verifiers.get(route.service)
+        verifier = runtime.verifiers.get(service)
         if verifier is None:
             await send_problem(send, 404, "not-found", "no service by that name behind this gateway",
                                {"x-request-id": request_id})  # fmt: skip
             return
         span = authz.recording_span()
         if span is not None:
-            self._trace_received(span, scope, route.service)
+            self._trace_received(span, scope, service)
         try:
-            token, principal = await runtime.admit(route.service, verifier, authz.bearer_token_of(authorization))
+            token, principal = await runtime.admit(service, verifier, authz.bearer_token_of(authorization))
         except authz.AuthzError as error:
             await self._refuse(error, scope, receive, send, request_id)
             return
@@ -200,9 +221,8 @@ class TokenBoundaryMiddleware:
             await send_problem(send, 413, "content-too-large", f"the body is larger than {limit} bytes",
                                {"x-request-id": request_id})  # fmt: skip
             return
-        edge = Edge(route.service, token, principal, scope["method"], route.target, body)
         try:
-            outbound = await runtime.mode.outbound(edge)
+            outbound = await runtime.mode.outbound(Edge(service, token, principal, scope["method"], target, body))
         except authz.AuthzError as error:
             await self._refuse(error, scope, receive, send, request_id)
             return
@@ -210,8 +230,26 @@ class TokenBoundaryMiddleware:
             # What the mode hands the service (its credential's kind, never the credential itself).
             sent = dict(outbound)
             span.set_attribute(FORWARDED, authz.credential_of(sent.get("authorization"), sent)[0])
-        forward = Forward(route.service, route.target, forwarded_headers(scope, outbound, request_id), body, request_id)
-        await self.app({**scope, FORWARD_KEY: forward}, receive, send)
+        # After the client's headers that may go on, the gateway's: the mode's credential, the request id, and
+        # the address the gateway saw. The gateway is the edge: that address is the only one it vouches for
+        # (a client-sent X-Forwarded-For would let anyone claim any address).
+        headers += outbound
+        headers.append(("x-request-id", request_id))
+        peer = scope.get("client")
+        if peer:
+            headers.append(("x-forwarded-for", peer[0]))
+        try:
+            status, answer_headers, answer = await runtime.forwarder.forward(
+                scope["method"], self._bases[service] + target, headers, body
+            )
+        except UpstreamFailed as failure:
+            slug = "upstream-unavailable" if failure.status == 502 else "upstream-timeout"
+            await send_problem(send, failure.status, slug, failure.detail, {"x-request-id": request_id})
+            return
+        # The service's own X-Request-Id and length are not among its headers here (forward.NOT_FORWARDED_RESPONSE).
+        answer_headers += [(b"content-length", str(len(answer)).encode()), (b"x-request-id", request_id.encode())]
+        await send({"type": "http.response.start", "status": status, "headers": answer_headers})
+        await send({"type": "http.response.body", "body": answer})
 
     def _trace_received(self, span: Span, scope: Scope, service: str) -> None:
         headers = Headers(scope=scope)
@@ -230,52 +268,9 @@ class TokenBoundaryMiddleware:
         await response(scope, receive, send)
 
 
-class Proxy:
-    """Forwards the bounded request to its service and streams the answer back."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self._bases = {service: url.rstrip("/") for service, url in runtime.settings.upstreams.items()}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        forward: Forward = scope[FORWARD_KEY]
-        url = self._bases[forward.service] + forward.target
-        tagged = {"x-request-id": forward.request_id}
-        try:
-            answer = await self.runtime.forwarder.forward(scope["method"], url, forward.headers, forward.body)
-        except UpstreamFailed as failure:
-            slug = "upstream-unavailable" if failure.status == 502 else "upstream-timeout"
-            await send_problem(send, failure.status, slug, failure.detail, tagged)
-            return
-        # The service's own X-Request-Id and length are not among answer.headers (forward.NOT_FORWARDED_RESPONSE).
-        out = answer.headers
-        out += [(b"content-length", str(len(answer.body)).encode()), (b"x-request-id", forward.request_id.encode())]
-        await send({"type": "http.response.start", "status": answer.status, "headers": out})
-        await send({"type": "http.response.body", "body": answer.body})
-
-
-def _read_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str, list[str]]:
-    """The request id (the client's first well-formed one, else a new one) and every Authorization value in
-    the order sent, in one pass over the headers (ASGI servers give header names in lower case)."""
-    client_id: str | None = None
-    authorization: list[str] = []
-    for name, value in headers:
-        if name == b"authorization":
-            authorization.append(value.decode("latin-1"))
-        elif name == b"x-request-id" and client_id is None:
-            candidate = value.decode("latin-1")
-            if _REQUEST_ID.match(candidate):
-                client_id = candidate
-    if client_id is not None:
-        return client_id, authorization
-    # A request id names a request in the logs; it guards nothing, so Python's own generator will do, 128
-    # bits as 32 hex digits like a UUID's: `uuid4()` asked the kernel for 16 random bytes, a system call per
-    # request (os.urandom).
-    return f"{random.getrandbits(128):032x}", authorization
-
-
 class GatewayApp:
-    """`/api/…` through the boundary and the proxy; everything else (probes, metrics) to `ops`."""
+    """`/api/…` through the edge proxy (the boundary, then the forward); everything else (probes, metrics) to
+    `ops`."""
 
     def __init__(self, api: ASGIApp, ops: ASGIApp) -> None:
         self.api = api

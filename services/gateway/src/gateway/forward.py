@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -52,7 +52,7 @@ class UpstreamFailed(Exception):
 
 
 class UpstreamResponse(NamedTuple):
-    """The service's answer, as the gateway passes it on (a NamedTuple, like gateway.boundary.Route)."""
+    """The service's answer, as the gateway passes it on."""
 
     status: int
     headers: list[tuple[bytes, bytes]]
@@ -61,8 +61,14 @@ class UpstreamResponse(NamedTuple):
 
 async def read_body(receive, limit: int) -> bytes:
     """The whole request body, refusing it as soon as it passes `limit` bytes."""
-    chunks: list[bytes] = []
-    size = 0
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if len(body) > limit:
+        raise BodyTooLarge()
+    if not message.get("more_body", False) or message["type"] == "http.disconnect":
+        return body  # all of it in one message: every GET, and most small bodies
+    chunks = [body]
+    size = len(body)
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -87,6 +93,21 @@ def connection_listed(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes
     return frozenset(listed)
 
 
+def passed_on(headers: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The service's response headers the client gets: not hop-by-hop, nor any the service listed in
+    `Connection`, nor those the gateway sets itself (NOT_FORWARDED_RESPONSE). One pass over them; when the
+    service sent `Connection` (rare), a second with what it listed."""
+    out = []
+    for name, value in headers:
+        lower = name.lower()
+        if lower not in _NOT_FORWARDED_RESPONSE:
+            out.append((name, value))
+        elif lower == b"connection":
+            dropped = _NOT_FORWARDED_RESPONSE | connection_listed(headers)
+            return [(name, value) for name, value in headers if name.lower() not in dropped]
+    return out
+
+
 class Forwarder:
     """One `aiohttp.ClientSession` for all upstreams reached over TCP: pooled keep-alive connections, bounded
     timeouts; and one more per host that `unix_sockets` sends to a Unix socket (AUTHZ_UNIX_SOCKETS, the
@@ -107,6 +128,9 @@ class Forwarder:
             connector=connector,
             timeout=self._timeout,
             auto_decompress=False,  # bodies pass through as the service encoded them
+            # A proxy keeps no cookies: a jar would take a Set-Cookie from one user's answer and send it with
+            # the next request of anyone to that service.
+            cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=("User-Agent", "Accept-Encoding"),
         )
 
@@ -135,11 +159,8 @@ class Forwarder:
                 method, target, headers=headers, data=body or None, allow_redirects=False
             ) as response:
                 payload = await response.read()
-                listed = connection_listed(response.raw_headers)
-                dropped = _NOT_FORWARDED_RESPONSE | listed if listed else _NOT_FORWARDED_RESPONSE
-                out = [(name, value) for name, value in response.raw_headers if name.lower() not in dropped]
                 self.forwarded += 1
-                return UpstreamResponse(response.status, out, payload)
+                return UpstreamResponse(response.status, passed_on(response.raw_headers), payload)
         except TimeoutError:
             raise UpstreamFailed(504, "the service did not answer in time") from None
         except aiohttp.ClientConnectorError:

@@ -38,9 +38,9 @@ class Runtime:
         # instead of a verification-cache hit (a SHA-256), a new Principal and the checks below, about a
         # tenth of the gateway's CPU per forwarded request (docs/performance.md). Bounded like the
         # verifier's cache; a refusal is never kept. The mode's own step (`admit`) still runs every time.
-        self._admitted: authz.ExpiringCache[tuple[str, str], authz.Principal] = authz.ExpiringCache(
-            settings.authz.token_cache_size
-        )
+        self._admitted: dict[str, authz.ExpiringCache[str, authz.Principal]] = {
+            service: authz.ExpiringCache(settings.authz.token_cache_size) for service in settings.upstreams
+        }
         self._http: httpx.AsyncClient | None = None
         self._keys: authz.JwksCache | None = None
         self._mode: EdgeMode | None = None
@@ -86,11 +86,12 @@ class Runtime:
         token, a delegated one, or another client's."""
         jwt = await self.mode.admit(token)
         now = self._clock()
-        principal = self._admitted.get((service, jwt), now)
+        admitted = self._admitted[service]
+        principal = admitted.get(jwt, now)
         if principal is None:
             claims = await verifier.verify(jwt)
             principal = self._edge_principal(claims)
-            self._admitted.put((service, jwt), principal, claims["exp"] + self.settings.authz.leeway_seconds)
+            admitted.put(jwt, principal, claims["exp"] + self.settings.authz.leeway_seconds)
         return jwt, principal
 
     def _edge_principal(self, claims: dict[str, Any]) -> authz.Principal:

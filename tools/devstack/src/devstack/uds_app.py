@@ -37,7 +37,12 @@ def main(argv: list[str] | None = None) -> None:
     # The access log as `uvicorn` reads it from UVICORN_ACCESS_LOG (off by default: devstack.suite).
     access_log = os.environ.get("UVICORN_ACCESS_LOG", "false").lower() in ("1", "true", "yes", "on")
     config = uvicorn.Config(
-        app, factory=True, loop="uvloop", http="httptools", timeout_graceful_shutdown=3, access_log=access_log,
+        app,
+        factory=True,
+        loop="uvloop",
+        http="httptools",
+        timeout_graceful_shutdown=3,
+        access_log=access_log,
         proxy_headers=False,  # as devstack.suite.uvicorn_cmd: no address taken from a client's header
     )
     uvicorn.Server(config).run(sockets=[sock])

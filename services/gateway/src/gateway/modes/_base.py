@@ -2,7 +2,7 @@
 
 Each mode is one module of this package that defines a `GatewayMode`; `gateway.modes.GATEWAY_MODES` is the
 registry, keyed by `Mode`, from which the runtime builds the mode's `EdgeMode` once, at start-up. The rest
-of the gateway (TokenBoundaryMiddleware, the proxy) is the same in every mode.
+of the gateway (EdgeProxy) is the same in every mode.
 """
 
 from __future__ import annotations
