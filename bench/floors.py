@@ -130,6 +130,7 @@ class Hop:
                     connector=aiohttp.TCPConnector(limit=0, limit_per_host=64, keepalive_timeout=60),
                     auto_decompress=False,
                     skip_auto_headers=("User-Agent", "Accept-Encoding"),
+                    cookie_jar=aiohttp.DummyCookieJar(),  # the gateway's session settings (gateway/forward.py)
                 )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
