@@ -25,7 +25,7 @@ HOP_BY_HOP = frozenset({
     "transfer-encoding", "upgrade",
 })  # fmt: skip
 NOT_FORWARDED_REQUEST = HOP_BY_HOP | {"host", "content-length"}
-#: Nor `x-request-id`: the gateway tags every answer with its own (boundary.Proxy sets it, with the length).
+#: Nor `x-request-id`: the gateway tags every answer with its own (boundary.EdgeProxy sets it, with the length).
 NOT_FORWARDED_RESPONSE = HOP_BY_HOP | {"content-length", "server", "date", "x-request-id"}
 
 
