@@ -97,5 +97,4 @@ ARG PORT
 COPY --from=build /app/.venv /app/.venv
 USER 10001:10001
 EXPOSE ${PORT}
-CMD ["uvicorn", "--factory", "--host", "0.0.0.0", "--loop", "uvloop", "--http", "httptools", "--no-proxy-headers", \
-     "--timeout-graceful-shutdown", "10"]
+CMD ["uvicorn", "--factory", "--host", "0.0.0.0", "--loop", "uvloop", "--http", "httptools", "--no-proxy-headers", "--timeout-graceful-shutdown", "10"]

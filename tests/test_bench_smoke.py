@@ -54,16 +54,43 @@ def test_floors_answer_and_a_case_is_measured_per_process() -> None:
 
 def test_a_window_s_cpu_is_read_to_the_millisecond() -> None:
     # Each thread's run time in ns (schedstat), not utime + stime in clock ticks (10 ms): a short window
-    # reads what it used, not a multiple of 10 ms.
-    pids = {"me": os.getpid()}
-    before, cpu_before = procs.sample(pids), time.thread_time()
+    # reads what it used, not a multiple of 10 ms. This thread's own figure, against its own clock (other
+    # threads of the test process may be busy too).
+    import threading
+
+    me = threading.get_native_id()
+    before, cpu_before = procs.sample({"me": os.getpid()}), time.thread_time()
     deadline = time.thread_time() + 0.013
     while time.thread_time() < deadline:
         pass
-    after, cpu_after = procs.sample(pids), time.thread_time()
-    used = procs.used(before, after)["me"]
-    assert isinstance(after["me"], dict), "schedstat unreadable: the bench falls back to clock ticks"
+    after, cpu_after = procs.sample({"me": os.getpid()}), time.thread_time()
+    start, end = before["me"], after["me"]
+    assert isinstance(start, dict), "schedstat unreadable: the bench falls back to clock ticks"
+    assert isinstance(end, dict)
+    used = (end[me] - start[me]) / 1e9
     assert abs(used - (cpu_after - cpu_before)) < 0.002, (used, cpu_after - cpu_before)
+    assert procs.used(before, after)["me"] >= used
+
+
+def test_the_gateway_s_own_cost_is_measured_against_the_bare_hop() -> None:
+    # A thread of its own, as above: uvloop.run in pytest's main thread would meet Playwright's loop.
+    import subprocess
+    import sys
+
+    from bench import own_cost
+    from devstack.ports import free_ports
+
+    (port,) = free_ports(1)
+    upstream = subprocess.Popen([sys.executable, "-c", own_cost.UPSTREAM, str(port), '{"ok":true}'])
+    try:
+        procs.wait_port(port, upstream)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            cpu = pool.submit(lambda: uvloop.run(own_cost.measure(port, 160, 1))).result()
+    finally:
+        upstream.terminate()
+        upstream.wait()
+    assert set(cpu) == {"bare hop", "gateway"}
+    assert all(len(figures) == 2 and min(figures) > 0 for figures in cpu.values())
 
 
 def test_cpu_of_a_process_tree_includes_its_children() -> None:
