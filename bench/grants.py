@@ -7,7 +7,7 @@ flight, keep-alive) for each grant in turn, after a 1 s warm-up: client credenti
 Basic), token exchange (RFC 8693: `shares` exchanging alice's token for a todos token), and the password
 grant (`todo-cli` as alice, one at a time, as the login throttle allows; slow on purpose: a password
 hash per grant, in identity's worker threads).
-identity's CPU (utime + stime from /proc, all threads) over the timed window divided by the grants answered
+identity's CPU (its CPU clock, all threads: bench.procs) over the timed window divided by the grants answered
 gives its CPU per grant; one core's worth of it is the grants per second per core (target for client
 credentials: >= 1,500).
 """

@@ -17,7 +17,7 @@ client in this process, and each process's median CPU per request over the windo
   verified as for todos) — the gateway's own cost — and against the gateway in front of todos.
 
 Each row shows the CPU per request of the process under test (and of its upstream for the hop rows),
-read from its threads' run times in ns over the timed windows (bench/procs.py), and its throughput as a
+read from its CPU clock (ns) over the timed windows (bench/procs.py), and its throughput as a
 ratio to the floor's in the same run. `--part gateway --db sqlite --seconds 3` is the quick check of the
 gateway alone (about 40 s). `mesh_rows` (in `make bench`) runs the gateway path again with the local mesh.
 Loopback only, bounded in time.

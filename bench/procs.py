@@ -1,14 +1,15 @@
-"""Processes the bench starts beside the suite, and what they cost: CPU seconds from /proc/<pid>/stat.
+"""Processes the bench starts beside the suite, and what they cost: CPU seconds of each, read from its CPU clock.
 
-CPU per request (utime + stime over the timed window, divided by the requests completed) is the headline
-figure: unlike requests per second it does not depend on what else the shared machine is doing, nor on
-which core each process got (with three or more busy processes on two cores no pinning can give each its
-own). Linux only; elsewhere the figures are missing, not wrong.
+CPU per request (the process's CPU time over the timed window, divided by the requests completed) is the
+headline figure: unlike requests per second it does not depend on what else the shared machine is doing,
+nor on which core each process got (with three or more busy processes on two cores no pinning can give
+each its own). Linux only; elsewhere the figures are missing, not wrong.
 
-A window's CPU comes from each thread's run time in nanoseconds (`/proc/<pid>/task/<tid>/schedstat`), not
-from utime + stime in `/proc/<pid>/stat`: those count in clock ticks (10 ms), and a process that used 0.2 s
-in a half-second window was then read to ±5 % per window — more than the differences the bench is after
-(docs/performance.md). Where schedstat reads nothing (a kernel without CONFIG_SCHED_INFO) the ticks remain.
+A process's CPU time is read from its CPU clock (`clock_gettime` with the clock id `clock_getcpuclockid(3)`
+gives for that pid), in nanoseconds, all its threads, the slice it is running included — not from
+utime + stime in `/proc/<pid>/stat`, which count in clock ticks (10 ms): a process that used 0.1 s in a
+half-second window was then read to about ±5 % per window, more than the differences the bench is after
+(docs/performance.md). Where the clock cannot be read, the ticks remain.
 """
 
 from __future__ import annotations
@@ -32,8 +33,18 @@ _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 TRACING_OFF = {"OTEL_SDK_DISABLED": "true"}
 
 
+def _cpu_clock(pid: int) -> int:
+    """The id of `pid`'s CPU clock, as glibc's clock_getcpuclockid(3) makes it: the kernel's
+    MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED), the scheduler's exact run time of the whole process."""
+    return ((~pid) << 3) | 2
+
+
 def cpu_seconds(pid: int) -> float | None:
-    """utime + stime of one process (all its threads), in seconds; None if /proc cannot tell."""
+    """CPU seconds of one process (all its threads, those that ended included); None if it cannot tell."""
+    try:
+        return time.clock_gettime(_cpu_clock(pid))
+    except (OSError, OverflowError, AttributeError):
+        pass  # not Linux, or the process is gone: its ticks, if /proc still has them
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / _TICK
@@ -69,53 +80,14 @@ def where(pid: int) -> str:
     return f"cpus {span}, last on {last}"
 
 
-def thread_cpu_ns(pid: int) -> dict[int, int]:
-    """Each live thread's run time in ns (the first field of its schedstat); {} if /proc cannot tell."""
-    found = {}
-    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
-        with suppress(OSError, ValueError, IndexError):
-            found[int(stat.parent.name)] = int(stat.read_text().split()[0])
-    return found
+def sample(pids: Mapping[str, int]) -> dict[str, float]:
+    """CPU seconds of each process, its descendants included (a sidecar's Envoy under its wrapper)."""
+    return {name: s for name, pid in pids.items() if (s := tree_cpu_seconds(pid)) is not None}
 
 
-def tree_threads(pid: int) -> dict[int, int]:
-    """`thread_cpu_ns` of `pid` and all its descendants (thread ids are unique across processes)."""
-    found = thread_cpu_ns(pid)
-    for child in children(pid):
-        found.update(tree_threads(child))
-    return found
-
-
-#: What `sample` takes: per watched process, its tree's threads' run time in ns, or (no schedstat) its
-#: tree's utime + stime in seconds.
-Sample = dict[str, dict[int, int] | float]
-
-
-def sample(pids: Mapping[str, int]) -> Sample:
-    """A reading of each process's CPU, its descendants included (a sidecar's Envoy under its wrapper), for
-    `used`."""
-    taken: Sample = {}
-    for name, pid in pids.items():
-        threads = tree_threads(pid)
-        if threads and any(threads.values()):
-            taken[name] = threads
-        elif (seconds := tree_cpu_seconds(pid)) is not None:
-            taken[name] = seconds
-    return taken
-
-
-def used(before: Sample, after: Sample) -> dict[str, float]:
-    """CPU seconds each process used between two readings. By thread: a thread that started in between
-    counts whole; one that ended in between loses what it used in the window (the bench's processes keep
-    their busy threads)."""
-    out = {}
-    for name, end in after.items():
-        start = before.get(name)
-        if isinstance(end, dict) and isinstance(start, dict):
-            out[name] = sum(ns - start.get(tid, 0) for tid, ns in end.items()) / 1e9
-        elif isinstance(end, float) and isinstance(start, float):
-            out[name] = end - start
-    return out
+def used(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
+    """CPU seconds each process used between two `sample`s."""
+    return {name: end - before[name] for name, end in after.items() if name in before}
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:

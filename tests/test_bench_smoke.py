@@ -53,23 +53,36 @@ def test_floors_answer_and_a_case_is_measured_per_process() -> None:
 
 
 def test_a_window_s_cpu_is_read_to_the_millisecond() -> None:
-    # Each thread's run time in ns (schedstat), not utime + stime in clock ticks (10 ms): a short window
-    # reads what it used, not a multiple of 10 ms. This thread's own figure, against its own clock (other
-    # threads of the test process may be busy too).
-    import threading
-
-    me = threading.get_native_id()
-    before, cpu_before = procs.sample({"me": os.getpid()}), time.thread_time()
-    deadline = time.thread_time() + 0.013
-    while time.thread_time() < deadline:
+    # The process's CPU clock, not utime + stime in clock ticks (10 ms): a short window reads what it used,
+    # not a multiple of 10 ms, as this process's own clock does.
+    before, clock_before = procs.cpu_seconds(os.getpid()), time.process_time()
+    deadline = time.process_time() + 0.013
+    while time.process_time() < deadline:
         pass
-    after, cpu_after = procs.sample({"me": os.getpid()}), time.thread_time()
-    start, end = before["me"], after["me"]
-    assert isinstance(start, dict), "schedstat unreadable: the bench falls back to clock ticks"
-    assert isinstance(end, dict)
-    used = (end[me] - start[me]) / 1e9
-    assert abs(used - (cpu_after - cpu_before)) < 0.002, (used, cpu_after - cpu_before)
-    assert procs.used(before, after)["me"] >= used
+    after, clock_after = procs.cpu_seconds(os.getpid()), time.process_time()
+    assert before is not None
+    assert after is not None
+    assert abs((after - before) - (clock_after - clock_before)) < 0.001, (after - before, clock_after - clock_before)
+
+
+def test_another_process_s_cpu_is_read_from_its_clock() -> None:
+    import subprocess
+    import sys
+
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nwhile True: pass"])
+    try:
+        time.sleep(0.3)
+        # Its own CPU clock, readable from here (not the ticks of /proc/<pid>/stat, the fallback).
+        assert time.clock_gettime(procs._cpu_clock(spinner.pid)) > 0
+        first = procs.sample({"spinner": spinner.pid})
+        time.sleep(0.3)
+        second = procs.sample({"spinner": spinner.pid})
+    finally:
+        spinner.kill()
+        spinner.wait()
+    used = procs.used(first, second)["spinner"]
+    # A busy process, on a core of its own most of the time: at most the 0.3 s between the readings.
+    assert 0.05 < used <= 0.31, used
 
 
 def test_the_gateway_s_own_cost_is_measured_against_the_bare_hop() -> None:
