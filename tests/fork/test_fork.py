@@ -25,7 +25,6 @@ import importlib.machinery
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -34,7 +33,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.tree_copy import copy_tree
+from tests.tree_copy import copy_tree, sync_own_venv
 
 pytestmark = pytest.mark.e2e
 
@@ -99,12 +98,6 @@ def tree_files(root: Path) -> list[Path]:
     return list(rename_script().project_files(root))
 
 
-def uv() -> str:
-    found = shutil.which("uv")
-    assert found, "uv is not on PATH: `make install` puts it there"
-    return found
-
-
 @pytest.fixture(scope="module")
 def fork(tmp_path_factory: pytest.TempPathFactory) -> Path:
     copy = copy_tree(ROOT, tree_files(ROOT), tmp_path_factory.mktemp("fork") / "tree")
@@ -112,19 +105,7 @@ def fork(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [sys.executable, "scripts/rename", NEW_NAME], cwd=copy, capture_output=True, text=True, check=False
     )
     assert renamed.returncode == 0, renamed.stdout + renamed.stderr
-    # The copy's own environment; uv's cache makes it a matter of links, not downloads.
-    env = os.environ | {"UV_PROJECT_ENVIRONMENT": str(copy / ".venv"), "UV_PYTHON_DOWNLOADS": "never"}
-    env.pop("VIRTUAL_ENV", None)
-    synced = subprocess.run(
-        [uv(), "sync", "--locked", "--all-packages", "--quiet"],
-        cwd=copy,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert synced.returncode == 0, synced.stderr[-3000:]
+    sync_own_venv(copy)
     return copy
 
 

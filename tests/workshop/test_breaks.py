@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tree_copy import copy_tree
+from tests.tree_copy import copy_tree, sync_own_venv
 from tests.workshop.pages import BREAKS, INDEX, ROOT, break_ids, read_break
 
 #: A row of the index's table: `| [01](../01-lab.md) | [`id`](id.md) | patch | `check` | reason |`.
@@ -106,20 +106,7 @@ def tree_files(root: Path) -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     copy = copy_tree(ROOT, tree_files(ROOT), tmp_path_factory.mktemp("breaks") / "tree")
-    uv = shutil.which("uv")
-    assert uv, "uv is not on PATH: `make install` puts it there"
-    env = {k: v for k, v in os.environ.items() if k not in {"UV_PROJECT_ENVIRONMENT", "VIRTUAL_ENV"}}
-    # The copy's own .venv; uv's cache makes it links, not downloads (about 7 s on a 2-core machine).
-    synced = subprocess.run(
-        [uv, "sync", "--locked", "--all-packages", "--quiet"],
-        cwd=copy,
-        env=env | {"UV_PYTHON_DOWNLOADS": "never"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert synced.returncode == 0, synced.stderr[-3000:]
+    sync_own_venv(copy)
     yield copy
     # Hundreds of megabytes (the environment's packages, linked or copied from uv's cache): not kept for later.
     shutil.rmtree(copy, ignore_errors=True)
