@@ -45,7 +45,7 @@ import aiohttp
 import uvloop
 
 from authz import Mode
-from bench.procs import TRACING_OFF
+from bench import procs
 from bench.tokens import copies_of
 from devstack.ports import free_ports
 from devstack.suite import DEFAULT_MODE, MODES, Suite, SuiteConfig
@@ -126,12 +126,7 @@ class CpuMeter:
     def sample(self) -> dict[str, float]:
         times = os.times()
         out = {"client": times.user + times.system}
-        for name, pid in self.pids.items():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                out[name] = (int(fields[11]) + int(fields[12])) / self._tick  # utime + stime
-            except (OSError, IndexError, ValueError):
-                pass
+        out.update(procs.sample(self.pids))
         try:  # the first line of /proc/stat: all CPUs' time by state; idle and iowait are not busy
             ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
             out["machine"] = (sum(ticks) - ticks[3] - ticks[4]) / self._tick
@@ -423,7 +418,7 @@ def main() -> None:
                 mode=mode,
                 reminders_interval_seconds=0,
                 web=False,  # no browser here: the web UI would only take a core
-                extra_env=TRACING_OFF,
+                extra_env=procs.TRACING_OFF,
             )
             print(f"starting the suite ({mode}) ...", flush=True)
             with Suite(config) as suite:
