@@ -7,7 +7,7 @@ with RFC 9457 problem bodies. See libs/authz/README.md.
 
 from authz._bearer import bearer_token_of
 from authz._cache import ExpiringCache
-from authz._canonical import BadTarget, canonical_path, canonical_query, canonical_target
+from authz._canonical import SEGMENT_CHARS, BadTarget, canonical_path, canonical_query, canonical_target
 from authz._client import OAuthClient, OutboundAuthError
 from authz._discovery import DiscoveryError, discover_endpoint
 from authz._fastapi import STATE_KEY, Authenticator, bearer_token, get_principal, require
@@ -72,6 +72,7 @@ __all__ = [
     "ACCESS_TOKEN_TYPES",
     "IDENTITY_HEADERS",
     "PROBLEM_JSON",
+    "SEGMENT_CHARS",
     "STATE_KEY",
     "TYPE_PREFIX",
     "Authenticator",

@@ -19,7 +19,9 @@ import string
 
 _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 _SUB_DELIMS = frozenset("!$&'()*+,;=")
-_PATH_CHARS = _UNRESERVED | _SUB_DELIMS | frozenset(":@/%")
+#: What a path segment may hold unescaped: RFC 3986 section 3.3 `pchar` without its `%XX` escapes.
+SEGMENT_CHARS = _UNRESERVED | _SUB_DELIMS | frozenset(":@")
+_PATH_CHARS = SEGMENT_CHARS | frozenset("/%")
 _QUERY_CHARS = _PATH_CHARS | frozenset("?")
 _HEX = frozenset(string.hexdigits)
 

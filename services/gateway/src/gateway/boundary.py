@@ -88,8 +88,9 @@ class BadRoute(Exception):
 
 
 #: A segment of a path that is canonical as sent (authz._canonical): only `pchar` (RFC 3986 section 3.3), no
-#: escape, not empty, not starting with a dot (so no `.` or `..` segment).
-_SEGMENT = r"[A-Za-z0-9\-_~!$&'()*+,;=:@][A-Za-z0-9\-._~!$&'()*+,;=:@]*"
+#: escape, not empty, not starting with a dot (so no `.` or `..` segment). Built from authz's own set.
+_SEGMENT = "[{}][{}]*".format(*("".join(map(re.escape, sorted(chars))) for chars in
+                                 (authz.SEGMENT_CHARS - {"."}, authz.SEGMENT_CHARS)))  # fmt: skip
 #: `/api/<service>[/<segment>…][/]`, canonical as sent: what nearly every request is. One match routes it;
 #: anything else goes the general way (`authz.canonical_path`), which normalises or refuses it.
 _PLAIN_API_PATH = re.compile(rf"/api(/({_SEGMENT})(?:/{_SEGMENT})*/?)")
