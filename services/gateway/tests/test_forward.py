@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from gateway.boundary import split_api_path
 from gateway.forward import Forwarder, UpstreamFailed, connection_listed
 
 HEX_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -86,12 +85,6 @@ async def test_dot_segments_cannot_leave_the_routed_service(client, upstream, ma
     assert all(s.path == "/todos" or s.path.startswith("/todos/") for s in upstream.seen), [
         s.path for s in upstream.seen
     ]
-
-
-def test_split_api_path():
-    assert split_api_path("/api/todos/1/grants") == ("todos", "/1/grants")
-    assert split_api_path("/api/todos") == ("todos", "")
-    assert split_api_path("/api/todos/a/b/") == ("todos", "/a/b/")
 
 
 # --- the answer ----------------------------------------------------------------------------------------

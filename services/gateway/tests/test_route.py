@@ -7,7 +7,14 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gateway.boundary import _PLAIN_API_PATH, BadRoute, _general_route, route_of
+from gateway.boundary import (
+    _PLAIN_API_PATH,
+    REMEMBERED_ROUTE_LENGTH,
+    BadRoute,
+    _general_route,
+    _remembered_route,
+    route_of,
+)
 from gateway.forward import BodyTooLarge, passed_on, read_body
 
 #: Characters that matter to the canonical form: pchar, `/`, `%` and hex digits, dots, and some a path may
@@ -63,6 +70,19 @@ def test_the_query_is_kept_as_sent_once_checked() -> None:
     assert route_of(_scope("/api/todos", b"limit=5&x=%20")) == ("todos", "/todos?limit=5&x=%20")
     with pytest.raises(BadRoute):
         route_of(_scope("/api/todos", b"x=<script>"))
+
+
+def test_a_route_is_remembered_a_refusal_and_a_long_path_are_not() -> None:
+    _remembered_route.cache_clear()
+    assert route_of(_scope("/api/todos/7")) == route_of(_scope("/api/todos/7")) == ("todos", "/todos/7")
+    assert (_remembered_route.cache_info().hits, _remembered_route.cache_info().currsize) == (1, 1)
+
+    for _ in range(2):
+        with pytest.raises(BadRoute):
+            route_of(_scope("/api/todos/../x"))
+    long = "/api/todos/" + "a" * REMEMBERED_ROUTE_LENGTH
+    assert route_of(_scope(long)) == ("todos", long[len("/api") :])
+    assert _remembered_route.cache_info().currsize == 1
 
 
 # --- the answer's headers and the request's body ---------------------------------------------------------

@@ -41,7 +41,7 @@ def clock() -> list[float]:
 def runtime(clock: list[float]) -> Runtime:
     settings = Settings(env="dev", edge_clients=["todo-cli"], authz=authz.AuthzSettings(leeway_seconds=LEEWAY))
     rt = Runtime(settings, None, clock=lambda: clock[0])
-    rt._mode = ForwardTheToken()  # what `start` builds for passthrough, without identity behind it
+    rt.mode = ForwardTheToken()  # what `start` builds for passthrough, without identity behind it
     return rt
 
 

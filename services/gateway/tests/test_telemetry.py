@@ -14,7 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import telemetry
 from authz.pytest_plugin import ALICE_SUB
 from gateway import telemetry as gateway_telemetry
-from gateway.boundary import GatewayApp
+from gateway.app import create_app
+from gateway.boundary import EdgeProxy, GatewayApp
 
 FORWARDED = {"trust": "jwt", "passthrough": "jwt", "reissue": "jwt", "extract": "signed_headers"}
 
@@ -80,3 +81,10 @@ async def test_development_contents_at_the_edge(exporter, start_gateway, make_se
     a = _edge_attributes(exporter)
     assert json.loads(a["auth.token.claims"])["sub"] == ALICE_SUB
     assert token.split(".")[2] not in a["auth.token.claims"] + a["auth.token.header"]
+
+
+def test_with_tracing_off_the_edge_is_not_wrapped_and_asks_for_no_span(make_settings) -> None:
+    # Traced (the tests above), the edge is wrapped and its spans carry its attributes.
+    app = create_app(make_settings())
+    assert isinstance(app.api, EdgeProxy)
+    assert app.api.traced is False

@@ -67,4 +67,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     def metrics() -> str:
         return "".join(f"{name} {value}\n" for name, value in runtime.metrics().items())
 
-    return telemetry.instrument(GatewayApp(EdgeProxy(runtime), ops))
+    edge = EdgeProxy(runtime)
+    app = telemetry.instrument(GatewayApp(edge, ops))
+    edge.traced = app.api is not edge  # tracing off: the edge is not wrapped, and no span records its requests
+    return app

@@ -10,7 +10,7 @@ import httpx
 
 import authz
 from gateway.forward import Forwarder
-from gateway.modes import BuildContext, EdgeMode, gateway_mode
+from gateway.modes import BuildContext, Edge, EdgeMode, gateway_mode
 from gateway.settings import Settings
 
 
@@ -43,13 +43,8 @@ class Runtime:
         }
         self._http: httpx.AsyncClient | None = None
         self._keys: authz.JwksCache | None = None
-        self._mode: EdgeMode | None = None
-
-    @property
-    def mode(self) -> EdgeMode:
-        if self._mode is None:
-            raise RuntimeError("the gateway has not started")
-        return self._mode
+        #: The mode's `EdgeMode`, built in `start` (until then a stand-in that refuses to be used).
+        self.mode: EdgeMode = _NotStarted()
 
     @property
     def ready(self) -> bool:
@@ -65,7 +60,7 @@ class Runtime:
         self._http = httpx.AsyncClient(
             transport=self._transport, mounts=authz.unix_socket_mounts(s.unix_sockets), timeout=s.http_timeout_seconds
         )
-        self._mode = await gateway_mode(s.mode).build(BuildContext(self.settings, self._http))
+        self.mode = await gateway_mode(s.mode).build(BuildContext(self.settings, self._http))
         self._keys = authz.JwksCache.from_settings(self._http, s)
         # The edge token must name the service it is routed to: one verifier per audience, one key cache.
         self.verifiers = {
@@ -117,5 +112,21 @@ class Runtime:
         return {
             "gateway_forwarded_total": self.forwarder.forwarded,
             "authz_jwks_fetches_total": self._keys.fetch_count if self._keys else 0,
-            **(self._mode.metrics() if self._mode else {}),
+            **self.mode.metrics(),
         }
+
+
+class _NotStarted:
+    """The runtime's mode until `start` builds the real one: anything that needs it fails loudly."""
+
+    async def admit(self, token: str) -> str:
+        raise RuntimeError("the gateway has not started")
+
+    async def outbound(self, edge: Edge) -> list[tuple[str, str]]:
+        raise RuntimeError("the gateway has not started")
+
+    def metrics(self) -> dict[str, float]:
+        return {}
+
+    def jwks(self) -> None:
+        raise RuntimeError("the gateway has not started")
