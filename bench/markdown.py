@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
-from bench import grants
+from bench import grants, instructions
 from bench.hops import Row
 from bench.report import TARGET_GATEWAY, TARGET_SERVICE, Results
 
@@ -73,6 +73,38 @@ def _plot_jwt(r: Results, path: Path) -> None:
     plt.close(fig)
 
 
+def _instructions(r: Results) -> list[str]:
+    """The gateway's and the bare hop's instructions per request (bench.instructions), if counted."""
+    if not r.instructions:
+        return []
+    c = r.instructions[0]
+    by_app = {count.app: count.per_request for count in r.instructions}
+    ratio = instructions.ratio(r.instructions)
+    lines = [
+        "### The gateway against the bare hop, in instructions",
+        "",
+        _stamp(r, len(r.load) - 1),
+        "",
+        "CPU time per request moves with what else the machine and its host are doing, and not evenly: the",
+        "same gateway code measured 1.16× and 1.29× the bare hop within an hour (performance.md). Counted in",
+        "instructions it cannot move: each server process — uvicorn as devstack runs it, with the bare hop or",
+        "the gateway's app (passthrough, a test issuer in the process) — runs under valgrind (cachegrind) in",
+        "front of one raw upstream; a run without the timed requests is subtracted from one with them",
+        f"({c.requests:,} `GET /api/todos/whoami`, {c.concurrency} in flight; `python -m bench.instructions`).",
+        "",
+        "| server process | instructions per request | × bare hop |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {app} | {n:,.0f} | {n / by_app['bare hop']:.3f}× |" for app, n in by_app.items()]
+    lines += [
+        "",
+        f"- the gateway's forwarding path in instructions: **{ratio:.2f}×** the bare hop's (target ≤ "
+        f"{TARGET_GATEWAY}×: {_met(ratio, TARGET_GATEWAY)}).",
+        "",
+    ]
+    return lines
+
+
 def write(r: Results, out: Path) -> None:
     plots = out / PLOTS
     plots.mkdir(parents=True, exist_ok=True)
@@ -132,6 +164,7 @@ def write(r: Results, out: Path) -> None:
         else:
             lines.append(f"- {row.name}: {row.cpu_ratio:.2f}× its floor's CPU, {row.rate_ratio:.2f}× its throughput.")
     lines.append("")
+    lines += _instructions(r)
     # 2. identity.
     _plot_bars([g.name for g in r.grants], [g.per_core for g in r.grants], "grants per second per core",
                plots / "grants.png")  # fmt: skip

@@ -3,10 +3,12 @@
     uv run --no-sync python -m bench.report [--quick] [--out docs] [--no-write]
 
 Runs, in order: each hop against its floor (bench.hops; SQLite and PostgreSQL), identity's grants
-(bench.grants), the cold paths per mode (bench.cold), the mesh against none (bench.hops.mesh_rows) and the
-seed book's JWT table (bench.jwt_table), then writes `docs/benchmarks.md` and `docs/benchmarks/*.png`
-(matplotlib). `--quick` is a smoke run (short windows, SQLite only, a small JWT table): it checks the
-machinery, and its numbers are not for quoting; it writes nothing unless `--out` is given.
+(bench.grants), the cold paths per mode (bench.cold), the mesh against none (bench.hops.mesh_rows), the
+seed book's JWT table (bench.jwt_table) and the gateway's and the bare hop's instructions per request
+(bench.instructions, valgrind: a count the machine's other work cannot move), then writes
+`docs/benchmarks.md` and `docs/benchmarks/*.png` (matplotlib). `--quick` is a smoke run (short windows, SQLite
+only, a small JWT table, no instruction counts): it checks the machinery, and its numbers are not for quoting;
+it writes nothing unless `--out` is given.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from bench import cold, grants, hops, jwt_table
+from bench import cold, grants, hops, instructions, jwt_table
 from bench.grants import Grant
 from bench.hops import MeshRow, Row
+from bench.instructions import Count
 from bench.jwt_table import Timing
 
 T = TypeVar("T")
@@ -43,6 +46,8 @@ class Plan:
     rounds: int = hops.ROUNDS
     #: Timed seconds per side of each hop comparison (`seconds` when not set).
     hop_seconds: float | None = None
+    #: Timed requests per server for the instruction counts (bench.instructions); 0 leaves them out.
+    instruction_requests: int = 2000
 
     @classmethod
     def full(cls) -> Plan:
@@ -53,7 +58,15 @@ class Plan:
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(seconds=0.5, dbs=("sqlite",), jwt_n=200, phantom_tokens=20, latency_requests=30, rounds=1)
+        return cls(
+            seconds=0.5,
+            dbs=("sqlite",),
+            jwt_n=200,
+            phantom_tokens=20,
+            latency_requests=30,
+            rounds=1,
+            instruction_requests=0,
+        )
 
 
 @dataclass
@@ -67,6 +80,7 @@ class Results:
     cold: list[Row] = field(default_factory=list)
     mesh: list[MeshRow] = field(default_factory=list)
     jwt: list[Timing] = field(default_factory=list)
+    instructions: list[Count] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -106,6 +120,10 @@ def run(plan: Plan) -> Results:
         hops.print_mesh(results.mesh)
     results.jwt = _timed(results, "jwt", lambda: jwt_table.run(plan.jwt_n))
     jwt_table.print_table(results.jwt)
+    if plan.instruction_requests:
+        results.instructions = _timed(results, "instructions", lambda: instructions.measure(
+            plan.instruction_requests, hops.CONCURRENCY))  # fmt: skip
+        instructions.print_counts(results.instructions)
     results.seconds = time.time() - t
     return results
 

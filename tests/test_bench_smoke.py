@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from bench import procs
 from bench.gateway import Result
 from bench.grants import Grant
 from bench.hops import CONCURRENCY, Case, MeshRow, Row, compare, floors, load
+from bench.instructions import Count
 from bench.jwt_table import claims, time_one
 from bench.report import Plan, Results
 
@@ -106,6 +108,17 @@ def test_the_gateway_s_own_cost_is_measured_against_the_bare_hop() -> None:
     assert all(len(figures) == 2 and min(figures) > 0 for figures in cpu.values())
 
 
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind counts instructions (on every bench machine)")
+def test_instructions_per_request_are_counted_for_both_servers() -> None:
+    from bench import instructions
+
+    counts = instructions.measure(40, 4)
+    assert [c.app for c in counts] == ["bare hop", "gateway"]
+    # uvicorn, the app and the aiohttp client: hundreds of thousands of instructions per request (~460,000
+    # for the bare hop, measured); anything far from it would mean the subtraction failed.
+    assert all(100_000 < c.per_request < 2_000_000 for c in counts), counts
+
+
 def test_cpu_of_a_process_tree_includes_its_children() -> None:
     own = procs.cpu_seconds(os.getpid())
     assert own is not None
@@ -145,10 +158,14 @@ def test_the_page_and_its_plots_render(tmp_path: Path) -> None:
     results.mesh = [MeshRow(False, row("gateway, no mesh", "gateway", off), 1.0, 2.0),
                     MeshRow(True, row("gateway, MESH=1", "gateway", on), 1.5, 3.0)]  # fmt: skip
     results.jwt = [time_one("ES256", 180, 2), time_one("ES256", 1800, 2)]
+    results.instructions = [Count("bare hop", 100, 16, 400_000.0), Count("gateway", 100, 16, 460_000.0)]
+    results.load.append((1.0, 1.0))
     write(results, tmp_path)
     page = (tmp_path / "benchmarks.md").read_text()
     assert "**1.40\u00d7** its floor's CPU (target \u2264 1.5\u00d7: met)" in page
     assert "**1.30\u00d7** the bare hop's CPU (target \u2264 1.2\u00d7: **not met**)" in page
+    assert "**1.15\u00d7** the bare hop's (target \u2264 1.2\u00d7: met)" in page
+    assert "| gateway | 460,000 | 1.150\u00d7 |" in page
     assert "test machine; 2026-01-01 00:00 UTC" in page
     for plot in ("hops", "grants", "cold", "mesh", "jwt"):
         assert (tmp_path / "benchmarks" / f"{plot}.png").stat().st_size > 1000
