@@ -152,6 +152,15 @@ def test_alice_shares_with_bob_who_may_see_it_but_not_change_it(
 def test_carol_reads_the_audit_and_bob_is_told_he_may_not(
     browser: Browser, web_suite: SuiteClient, people: list[Person], screenshots: Path
 ) -> None:
+    # A share of alice's first (through the API, as the CLI makes one), so the audit holds a delegated grant
+    # whichever tests ran before this one.
+    alice = web_suite.password_token("alice")
+    todo = web_suite.gateway("POST", "/todos", token=alice, json={"title": f"For the audit {uuid.uuid4().hex[:6]}"})
+    assert todo.status_code == 201, todo.text
+    shared = web_suite.gateway("POST", "/shares", token=alice,
+                               json={"todo_id": todo.json()["id"], "username": "bob", "note": "audit"})  # fmt: skip
+    assert shared.status_code == 201, shared.text
+
     carol = Person(browser, web_suite)
     people.append(carol)
     carol.sign_in("carol")
