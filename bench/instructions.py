@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import json
 import os
 import re
@@ -47,7 +48,7 @@ APPS = ("bare hop", "gateway")
 WARMUP = 300
 PATH = "/api/todos/whoami"
 #: How long a server under valgrind may take to start (the gateway's imports alone: ~15 s).
-START_SECONDS = 300
+START_SECONDS = 300.0
 #: valgrind's summary line: `==123== I   refs:      2,761,430,800`.
 _I_REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 
@@ -66,22 +67,14 @@ def serve(app_name: str, port: int, upstream: str, token_file: Path) -> None:
     """The server side, inside valgrind: `app_name` under uvicorn on `port`, forwarding to `upstream`."""
     import uvicorn
 
-    from authz import AuthzSettings, Mode
     from authz.testing import FakeIssuer
     from bench.floors import Hop
-    from gateway.app import create_app
+    from bench.own_cost import bench_gateway, edge_token
     from gateway.boundary import GatewayApp
-    from gateway.settings import Settings
 
     issuer = FakeIssuer(ISSUER)
-    token = issuer.token(sub="alice-bench", audience="todos", client_id="todo-cli", scope="todos:read")
-    app: GatewayApp | Hop
-    if app_name == "gateway":
-        settings = Settings(upstreams={"todos": upstream}, edge_clients=["todo-cli"],
-                            authz=AuthzSettings(issuer=ISSUER, audience="gateway", mode=Mode.PASSTHROUGH))  # fmt: skip
-        app = create_app(settings, transport=issuer.transport)
-    else:
-        app = Hop(upstream)
+    token = edge_token(issuer)  # the bare hop gets it too, unread: the same bytes to parse and forward
+    app: GatewayApp | Hop = bench_gateway(upstream, issuer) if app_name == "gateway" else Hop(upstream)
     token_file.write_text(token)
     # devstack's command (devstack.suite.uvicorn_cmd) as a Config: uvloop, httptools, no access log (the
     # suite's default), no proxy headers.
@@ -108,24 +101,7 @@ async def send(url: str, token: str, requests: int, concurrency: int) -> None:
         raise RuntimeError(f"answers other than 200 from {url}: {sorted(statuses)}")
 
 
-async def _listening(port: int, server: asyncio.subprocess.Process) -> None:
-    """Until the server accepts connections on `port` (under valgrind the start takes some seconds)."""
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        if server.returncode is not None:
-            raise RuntimeError(f"a server under valgrind exited at start-up ({server.returncode})")
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.2)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
-    raise RuntimeError(f"nothing listened on {port} within {START_SECONDS} s")
-
-
-async def instructions(app_name: str, upstream: str, requests: int, concurrency: int, work: Path) -> int:
+def instructions(app_name: str, upstream: str, requests: int, concurrency: int, work: Path) -> int:
     """Instructions of one server process: started, warmed up, sent `requests`, stopped."""
     (port,) = free_ports(1)
     token_file = work / f"{app_name.replace(' ', '-')}-{requests}.token"
@@ -133,33 +109,32 @@ async def instructions(app_name: str, upstream: str, requests: int, concurrency:
                sys.executable, "-m", "bench.instructions", "--serve", app_name, "--port", str(port),
                "--upstream", upstream, "--token-file", str(token_file)]  # fmt: skip
     env = {**os.environ, **TRACING_OFF, "PYTHONHASHSEED": "0"}
-    server = await asyncio.create_subprocess_exec(*command, env=env, stdout=subprocess.DEVNULL,
-                                                  stderr=subprocess.PIPE)  # fmt: skip
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        await _listening(port, server)
+        wait_port(port, server, START_SECONDS)
         url = f"http://127.0.0.1:{port}{PATH}"
         token = token_file.read_text()
-        await send(url, token, WARMUP, concurrency)
+        asyncio.run(send(url, token, WARMUP, concurrency))
         if requests:
-            await send(url, token, requests, concurrency)
+            asyncio.run(send(url, token, requests, concurrency))
         server.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(server.communicate(), timeout=300)
+        _, stderr = server.communicate(timeout=300)
     finally:
-        if server.returncode is None:
+        if server.poll() is None:
             server.kill()
-            await server.wait()
+            server.wait()
     found = _I_REFS.search(stderr.decode(errors="replace"))
     if found is None:
         raise RuntimeError(f"no instruction count from valgrind for {app_name}: {stderr[-500:]!r}")
     return int(found.group(1).replace(",", ""))
 
 
-async def count(app_name: str, upstream: str, requests: int, concurrency: int, work: Path) -> Count:
-    """Instructions per request: a run with `requests` timed requests less one without them."""
-    without, with_requests = await asyncio.gather(
-        instructions(app_name, upstream, 0, concurrency, work),
-        instructions(app_name, upstream, requests, concurrency, work),
-    )
+def count(app_name: str, upstream: str, requests: int, concurrency: int, work: Path) -> Count:
+    """Instructions per request: a run with `requests` timed requests less one without them, side by side
+    (two cores; the counts do not depend on timing), each in a thread of its own with its own event loop."""
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(instructions, app_name, upstream, n, concurrency, work) for n in (0, requests)]
+        without, with_requests = (run.result() for run in runs)
     return Count(app_name, requests, concurrency, (with_requests - without) / requests)
 
 
@@ -173,8 +148,7 @@ def measure(requests: int, concurrency: int) -> list[Count]:
         wait_port(port, upstream)
         with tempfile.TemporaryDirectory(prefix="bench-instructions-") as work:
             url = f"http://127.0.0.1:{port}"
-            # One app at a time, its two runs side by side (two cores): the counts do not depend on timing.
-            return [asyncio.run(count(app, url, requests, concurrency, Path(work))) for app in APPS]
+            return [count(app, url, requests, concurrency, Path(work)) for app in APPS]
     finally:
         upstream.terminate()
         upstream.wait()

@@ -35,6 +35,7 @@ from bench.floors import WHOAMI, Hop
 from bench.procs import TRACING_OFF, wait_port
 from devstack.ports import free_ports
 from gateway.app import create_app
+from gateway.boundary import GatewayApp
 from gateway.settings import Settings
 
 ASGIApp = Callable[..., Coroutine[Any, Any, None]]
@@ -59,6 +60,19 @@ async def main():
     await server.serve_forever()
 uvloop.run(main())
 """
+
+
+def edge_token(issuer: FakeIssuer) -> str:
+    """alice's edge token for todos, from the bench's test issuer."""
+    return issuer.token(sub="alice-bench", audience="todos", client_id="todo-cli", scope="todos:read")
+
+
+def bench_gateway(upstream: str, issuer: FakeIssuer) -> GatewayApp:
+    """The gateway's app (passthrough) routing `todos` to `upstream`, its issuer the test one in this process
+    (no identity needed)."""
+    settings = Settings(upstreams={"todos": upstream}, edge_clients=["todo-cli"],
+                        authz=AuthzSettings(issuer=ISSUER, audience="gateway", mode=Mode.PASSTHROUGH))  # fmt: skip
+    return create_app(settings, transport=issuer.transport)
 
 
 @asynccontextmanager
@@ -115,10 +129,8 @@ async def measure(port: int, requests: int, rounds: int) -> dict[str, list[float
     """CPU µs per request of each app, one figure per window, forwarding to the upstream on `port`."""
     url = f"http://127.0.0.1:{port}"
     issuer = FakeIssuer(ISSUER)
-    settings = Settings(upstreams={"todos": url}, edge_clients=["todo-cli"],
-                        authz=AuthzSettings(issuer=ISSUER, audience="gateway", mode=Mode.PASSTHROUGH))  # fmt: skip
-    token = issuer.token(sub="alice-bench", audience="todos", client_id="todo-cli", scope="todos:read")
-    gateway, hop = create_app(settings, transport=issuer.transport), Hop(url)
+    token = edge_token(issuer)
+    gateway, hop = bench_gateway(url, issuer), Hop(url)
     async with running(gateway) as gateway_state, running(hop):
         cases: dict[str, tuple[ASGIApp, dict[str, Any]]] = {
             "bare hop": (hop, request_scope(token, {})),
